@@ -1,0 +1,278 @@
+// Package route parses registry request paths into typed operations.
+//
+// The path is decoded once, here: repository names may arrive with "/" escaped as
+// "%2F" (the official Azure SDKs escape path parameters), digests keep their ':',
+// and every name, tag and digest is validated before a handler sees it. Handlers and
+// the authorization step receive a Route and never re-parse a URL.
+package route
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/acre-dev/acre/internal/errcode"
+	"github.com/acre-dev/acre/internal/reference"
+	"github.com/opencontainers/go-digest"
+)
+
+// Kind is the operation family a path addresses.
+type Kind int
+
+// Kinds of the OCI distribution API under /v2/.
+const (
+	Unknown      Kind = iota
+	Ping              // /v2/
+	Catalog           // /v2/_catalog
+	TagList           // /v2/<name>/tags/list
+	Manifest          // /v2/<name>/manifests/<reference>
+	Blob              // /v2/<name>/blobs/<digest>
+	UploadStart       // /v2/<name>/blobs/uploads/
+	Upload            // /v2/<name>/blobs/uploads/<id>
+	ReferrerList      // /v2/<name>/referrers/<digest>
+)
+
+var kindNames = [...]string{"unknown", "ping", "catalog", "tags", "manifest", "blob", "upload-start", "upload", "referrers"}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "unknown"
+}
+
+// Route is a parsed request path.
+type Route struct {
+	Kind Kind
+	// Name is the repository name, decoded ("library/hello-world").
+	Name string
+	// Reference is a tag or a digest (Manifest routes).
+	Reference string
+	// Digest is set for Blob and ReferrerList routes, and for Manifest routes whose
+	// reference is a digest.
+	Digest digest.Digest
+	// UploadID identifies an upload session (Upload routes).
+	UploadID string
+}
+
+// ErrNotFound means the path is not one the registry serves.
+var ErrNotFound = errors.New("no such route")
+
+// IsTag reports whether a Manifest route addresses a tag rather than a digest.
+func (r Route) IsTag() bool { return r.Kind == Manifest && r.Digest == "" }
+
+// ParseV2 parses the escaped path of a request under /v2/ (use URL.EscapedPath, so
+// that "%2F" inside a repository name is told apart from a path separator).
+// It returns ErrNotFound for paths outside the API and an *errcode.Error for paths
+// inside it whose name, tag or digest is invalid.
+func ParseV2(escapedPath string) (Route, error) {
+	rest, ok := strings.CutPrefix(escapedPath, "/v2/")
+	if !ok {
+		if escapedPath == "/v2" {
+			return Route{Kind: Ping}, nil
+		}
+		return Route{}, ErrNotFound
+	}
+	if rest == "" {
+		return Route{Kind: Ping}, nil
+	}
+	if rest == "_catalog" {
+		return Route{Kind: Catalog}, nil
+	}
+	segs := strings.Split(rest, "/")
+	n := len(segs)
+	// Operations are identified by their trailing segments; everything before them
+	// is the repository name. Reading from the right keeps a repository whose name
+	// contains "manifests" or "blobs" unambiguous.
+	switch {
+	case n >= 3 && segs[n-3] == "blobs" && segs[n-2] == "uploads":
+		name, err := parseName(segs[:n-3])
+		if err != nil {
+			return Route{}, err
+		}
+		if segs[n-1] == "" {
+			return Route{Kind: UploadStart, Name: name}, nil
+		}
+		id, err := url.PathUnescape(segs[n-1])
+		if err != nil || !validUploadID(id) {
+			return Route{}, errcode.New(errcode.BlobUploadUnknown, "blob upload unknown to registry")
+		}
+		return Route{Kind: Upload, Name: name, UploadID: id}, nil
+	case n >= 2 && segs[n-2] == "blobs" && segs[n-1] == "uploads":
+		// POST /v2/<name>/blobs/uploads without the trailing slash.
+		name, err := parseName(segs[:n-2])
+		if err != nil {
+			return Route{}, err
+		}
+		return Route{Kind: UploadStart, Name: name}, nil
+	case n >= 3 && segs[n-2] == "blobs":
+		name, err := parseName(segs[:n-2])
+		if err != nil {
+			return Route{}, err
+		}
+		d, err := parseDigest(segs[n-1])
+		if err != nil {
+			return Route{}, err
+		}
+		return Route{Kind: Blob, Name: name, Digest: d}, nil
+	case n >= 3 && segs[n-2] == "manifests":
+		name, err := parseName(segs[:n-2])
+		if err != nil {
+			return Route{}, err
+		}
+		ref, err := url.PathUnescape(segs[n-1])
+		if err != nil {
+			return Route{}, errcode.New(errcode.ManifestInvalid, "invalid manifest reference")
+		}
+		if reference.IsDigest(ref) {
+			d, err := parseDigest(ref)
+			if err != nil {
+				return Route{}, err
+			}
+			return Route{Kind: Manifest, Name: name, Reference: ref, Digest: d}, nil
+		}
+		if err := reference.ValidateTag(ref); err != nil {
+			return Route{}, errcode.New(errcode.TagInvalid, "invalid tag").WithDetail(map[string]string{"Tag": ref})
+		}
+		return Route{Kind: Manifest, Name: name, Reference: ref}, nil
+	case n >= 3 && segs[n-2] == "tags" && segs[n-1] == "list":
+		name, err := parseName(segs[:n-2])
+		if err != nil {
+			return Route{}, err
+		}
+		return Route{Kind: TagList, Name: name}, nil
+	case n >= 3 && segs[n-2] == "referrers":
+		name, err := parseName(segs[:n-2])
+		if err != nil {
+			return Route{}, err
+		}
+		d, err := parseDigest(segs[n-1])
+		if err != nil {
+			return Route{}, err
+		}
+		return Route{Kind: ReferrerList, Name: name, Digest: d}, nil
+	}
+	return Route{}, ErrNotFound
+}
+
+// parseName joins escaped path segments into a repository name, decoding "%2F".
+func parseName(segs []string) (string, error) {
+	if len(segs) == 0 {
+		return "", ErrNotFound
+	}
+	parts := make([]string, len(segs))
+	for i, s := range segs {
+		u, err := url.PathUnescape(s)
+		if err != nil {
+			return "", nameInvalid(strings.Join(segs, "/"))
+		}
+		parts[i] = u
+	}
+	name := strings.Join(parts, "/")
+	if err := reference.ValidateName(name); err != nil {
+		return "", nameInvalid(name)
+	}
+	return name, nil
+}
+
+func nameInvalid(name string) error {
+	return errcode.New(errcode.NameInvalid, "invalid repository name").WithDetail(map[string]string{"name": name})
+}
+
+func parseDigest(escaped string) (digest.Digest, error) {
+	s, err := url.PathUnescape(escaped)
+	if err != nil {
+		return "", errcode.New(errcode.DigestInvalid, "invalid digest")
+	}
+	return ParseDigest(s)
+}
+
+// ParseDigest parses a digest from a path or query parameter, answering
+// DIGEST_INVALID for a malformed digest or an unsupported algorithm.
+func ParseDigest(s string) (digest.Digest, error) {
+	d, err := reference.ParseDigest(s)
+	if err != nil {
+		if errors.Is(err, reference.ErrUnsupported) {
+			return "", errcode.New(errcode.DigestInvalid, "unsupported digest algorithm").WithDetail(map[string]string{"digest": s})
+		}
+		return "", errcode.New(errcode.DigestInvalid, "invalid digest").WithDetail(map[string]string{"digest": s})
+	}
+	return d, nil
+}
+
+func validUploadID(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// Action is a token scope action, as ACR names them.
+type Action string
+
+// Actions used in repository scopes.
+const (
+	ActionPull          Action = "pull"
+	ActionPush          Action = "push"
+	ActionDelete        Action = "delete"
+	ActionMetadataRead  Action = "metadata_read"
+	ActionMetadataWrite Action = "metadata_write"
+	ActionAll           Action = "*"
+)
+
+// Scope is one access a request needs: "repository:<name>:pull,push" or
+// "registry:catalog:*".
+type Scope struct {
+	Type    string // "repository" or "registry"
+	Name    string
+	Actions []Action
+}
+
+// String formats the scope as it appears in a token challenge.
+func (s Scope) String() string {
+	acts := make([]string, len(s.Actions))
+	for i, a := range s.Actions {
+		acts[i] = string(a)
+	}
+	return s.Type + ":" + s.Name + ":" + strings.Join(acts, ",")
+}
+
+// Scopes returns the accesses a request with this method needs on this route, as
+// ACR asks for them in its challenge. Ping needs none.
+func (r Route) Scopes(method string, query url.Values) []Scope {
+	repo := func(acts ...Action) []Scope {
+		return []Scope{{Type: "repository", Name: r.Name, Actions: acts}}
+	}
+	switch r.Kind {
+	case Catalog:
+		return []Scope{{Type: "registry", Name: "catalog", Actions: []Action{ActionAll}}}
+	case TagList, ReferrerList:
+		return repo(ActionPull)
+	case Manifest, Blob:
+		switch method {
+		case http.MethodGet, http.MethodHead:
+			return repo(ActionPull)
+		case http.MethodDelete:
+			return repo(ActionDelete)
+		default:
+			return repo(ActionPull, ActionPush)
+		}
+	case UploadStart:
+		scopes := repo(ActionPull, ActionPush)
+		if from := query.Get("from"); from != "" && query.Get("mount") != "" {
+			if reference.ValidateName(from) == nil && from != r.Name {
+				scopes = append(scopes, Scope{Type: "repository", Name: from, Actions: []Action{ActionPull}})
+			}
+		}
+		return scopes
+	case Upload:
+		return repo(ActionPull, ActionPush)
+	}
+	return nil
+}
