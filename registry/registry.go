@@ -16,6 +16,7 @@ import (
 	"github.com/acre-dev/acre/internal/errcode"
 	"github.com/acre-dev/acre/registry/auth"
 	"github.com/acre-dev/acre/registry/core"
+	"github.com/acre-dev/acre/registry/oauth"
 	"github.com/acre-dev/acre/registry/oci"
 	"github.com/acre-dev/acre/registry/route"
 	"github.com/acre-dev/acre/store"
@@ -25,7 +26,10 @@ import (
 type Config struct {
 	Blobs    store.BlobStore
 	Metadata store.MetadataStore
-	// Authorizer decides access; nil means auth.AllowAll.
+	// Tokens is the token service: it authorises every request and serves /oauth2.
+	Tokens *auth.Service
+	// Authorizer replaces Tokens' authorisation when set (for embedding the registry
+	// behind another authentication layer). With neither, every request is allowed.
 	Authorizer auth.Authorizer
 	// Core options (sparse manifests, login server name, clock).
 	Core core.Options
@@ -35,10 +39,11 @@ type Config struct {
 
 // Server is the registry's HTTP handler.
 type Server struct {
-	core *core.Registry
-	auth auth.Authorizer
-	oci  *oci.Handler
-	log  *slog.Logger
+	core  *core.Registry
+	auth  auth.Authorizer
+	oci   *oci.Handler
+	oauth http.Handler
+	log   *slog.Logger
 }
 
 // New builds a Server.
@@ -54,15 +59,23 @@ func New(cfg Config) (*Server, error) {
 		cfg.Core.Logger = log
 	}
 	az := cfg.Authorizer
+	var oauthHandler http.Handler = http.NotFoundHandler()
+	if cfg.Tokens != nil {
+		oauthHandler = &oauth.Handler{Service: cfg.Tokens, Logger: log}
+		if az == nil {
+			az = cfg.Tokens
+		}
+	}
 	if az == nil {
 		az = auth.AllowAll{}
 	}
 	reg := core.New(cfg.Blobs, cfg.Metadata, cfg.Core)
 	return &Server{
-		core: reg,
-		auth: az,
-		oci:  &oci.Handler{Registry: reg, Logger: log},
-		log:  log,
+		core:  reg,
+		auth:  az,
+		oci:   &oci.Handler{Registry: reg, Logger: log},
+		oauth: oauthHandler,
+		log:   log,
 	}, nil
 }
 
@@ -92,10 +105,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			errcode.Write(rec, err)
 			return
 		}
+		hd.Set("Docker-Distribution-Api-Version", "registry/2.0")
 		if !s.authorize(rec, r, rt.Scopes(r.Method, r.URL.Query())) {
 			return
 		}
 		s.oci.ServeRoute(rec, r, rt)
+	case strings.HasPrefix(path, "/oauth2/"):
+		s.oauth.ServeHTTP(rec, r)
 	case path == "/healthz" || path == "/readyz":
 		rec.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(rec, "ok\n")

@@ -244,4 +244,36 @@ type MetadataTx interface {
 	DeleteUpload(ctx context.Context, id string) error
 	// ListUploads lists sessions last updated before the given time (for expiry).
 	ListUploads(ctx context.Context, updatedBefore time.Time, limit int) ([]Upload, error)
+
+	// Token returns a repository-scoped access token by name.
+	Token(ctx context.Context, name string) (Token, error)
+	// PutToken inserts or replaces a token (CreatedAt is kept on replace).
+	PutToken(ctx context.Context, t Token) error
+	// DeleteToken deletes a token.
+	DeleteToken(ctx context.Context, name string) error
+	// ListTokens lists every token by name.
+	ListTokens(ctx context.Context) ([]Token, error)
+}
+
+// Token is a repository-scoped access token, as ACR has them: a name, up to two
+// passwords (stored only as hashes) and a scope map of repository patterns and the
+// actions allowed on them.
+type Token struct {
+	Name string
+	// PasswordHashes holds one or two password hashes (ACR tokens have password1
+	// and password2, so one can be rotated while the other is in use).
+	PasswordHashes [][]byte
+	Scopes         []TokenScope
+	Enabled        bool
+	CreatedAt      time.Time
+	// ExpiresAt is when the token stops working; zero means never.
+	ExpiresAt time.Time
+}
+
+// TokenScope allows actions on the repositories a pattern matches: "name",
+// "prefix/*" or "*". Actions are ACR scope-map actions: content/read,
+// content/write, content/delete, metadata/read, metadata/write.
+type TokenScope struct {
+	Repository string   `json:"repository"`
+	Actions    []string `json:"actions"`
 }

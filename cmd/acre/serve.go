@@ -10,23 +10,35 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/acre-dev/acre/registry"
+	"github.com/acre-dev/acre/registry/auth"
 	"github.com/acre-dev/acre/registry/core"
+	"github.com/acre-dev/acre/store"
 	"github.com/acre-dev/acre/store/fs"
 	"github.com/acre-dev/acre/store/sqlite"
 	"github.com/spf13/cobra"
 )
 
 type serveOptions struct {
-	addr         string
-	data         string
-	tlsCert      string
-	tlsKey       string
-	logFormat    string
-	allowSparse  bool
-	shutdownWait time.Duration
+	addr              string
+	data              string
+	tlsCert           string
+	tlsKey            string
+	logFormat         string
+	allowSparse       bool
+	shutdownWait      time.Duration
+	loginServer       string
+	signingKey        string
+	adminUser         string
+	adminPasswordFile string
+	anonymousPull     bool
+	insecureOpen      bool
+	aadJWKS           string
+	aadIssuer         string
+	aadScopes         []string
 }
 
 func newServeCommand() *cobra.Command {
@@ -34,15 +46,31 @@ func newServeCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the registry server",
-		Long: `Run an ACR-compatible registry: the OCI distribution API v1.1 under /v2/.
+		Long: `Run an ACR-compatible registry: the OCI distribution API v1.1 under /v2/ and
+ACR's token service under /oauth2/.
 
-With no flags it listens on 127.0.0.1:5000 and keeps everything (blobs and the
-embedded metadata database) under ./acre-data.`,
-		Example: `  # zero configuration, loopback only
+With no flags it listens on 127.0.0.1:5000 and keeps everything (blobs, the
+embedded metadata database and the token signing key) under ./acre-data.
+
+Authentication works as in ACR: every request needs a token, which clients get
+from /oauth2/token after a 401 challenge. Identities:
+  --admin-user NAME            admin user; password from $ACRE_ADMIN_PASSWORD or
+                               --admin-password-file
+  acre token create ...        repository-scoped tokens with scope maps
+  --aad-jwks FILE|URL          Microsoft Entra ID access tokens signed by these keys
+  --anonymous-pull             anyone may pull, nobody may push anonymously
+With none of them configured the registry is open: anyone may do anything. That
+is allowed on a loopback address only, unless --insecure-open is given.`,
+		Example: `  # zero configuration, open, loopback only
   acre serve
 
-  # another port and data directory, with TLS
-  acre serve --addr :5443 --data /var/lib/acre --tls-cert cert.pem --tls-key key.pem`,
+  # an admin user, anonymous pull, TLS, on every interface
+  ACRE_ADMIN_PASSWORD=s3cret acre serve --addr :5443 --admin-user admin \
+      --anonymous-pull --tls-cert cert.pem --tls-key key.pem
+
+  # accept Entra ID tokens from one tenant
+  acre serve --aad-jwks https://login.microsoftonline.com/<tenant>/discovery/v2.0/keys \
+      --aad-issuer https://sts.windows.net/<tenant>/`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runServe(cmd.Context(), o)
@@ -50,31 +78,114 @@ embedded metadata database) under ./acre-data.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.addr, "addr", envDefault("ACRE_ADDR", "127.0.0.1:5000"), "address to listen on (env ACRE_ADDR)")
-	f.StringVar(&o.data, "data", envDefault("ACRE_DATA", "./acre-data"), "directory holding blobs and metadata (env ACRE_DATA)")
+	f.StringVar(&o.data, "data", envDefault("ACRE_DATA", "./acre-data"), "directory holding blobs, metadata and the signing key (env ACRE_DATA)")
 	f.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate file (PEM); serve HTTPS with --tls-key")
 	f.StringVar(&o.tlsKey, "tls-key", "", "TLS private key file (PEM)")
-	f.StringVar(&o.logFormat, "log-format", "text", "request log format: text or json")
+	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.BoolVar(&o.allowSparse, "allow-sparse-manifests", false, "accept manifests whose layers or child manifests are not in the repository")
 	f.DurationVar(&o.shutdownWait, "shutdown-timeout", 30*time.Second, "how long to let requests finish on SIGINT/SIGTERM")
+	f.StringVar(&o.loginServer, "login-server", "", "host name clients use (token audience and challenge service); default: the Host of each request")
+	f.StringVar(&o.signingKey, "token-signing-key", "", "PEM ECDSA P-256 key that signs tokens (share it between replicas); default: created in the data directory")
+	f.StringVar(&o.adminUser, "admin-user", "", "name of the admin user (password from $ACRE_ADMIN_PASSWORD or --admin-password-file)")
+	f.StringVar(&o.adminPasswordFile, "admin-password-file", "", "file holding the admin password")
+	f.BoolVar(&o.anonymousPull, "anonymous-pull", false, "let clients without credentials pull and read every repository")
+	f.BoolVar(&o.insecureOpen, "insecure-open", false, "allow an open registry (no identity configured) on a non-loopback address")
+	f.StringVar(&o.aadJWKS, "aad-jwks", "", "file or URL of the JSON Web Key Set that signs accepted Microsoft Entra ID tokens")
+	f.StringVar(&o.aadIssuer, "aad-issuer", "", "required issuer (iss) of Entra ID tokens")
+	f.StringArrayVar(&o.aadScopes, "aad-scope", nil, "what Entra ID principals may do, as PATTERN:ACTION[,ACTION] (repeatable; default: everything)")
 	return cmd
+}
+
+func newLogger(format string) (*slog.Logger, slog.Handler, error) {
+	var handler slog.Handler
+	switch format {
+	case "text":
+		handler = slog.NewTextHandler(os.Stderr, nil)
+	case "json":
+		handler = slog.NewJSONHandler(os.Stderr, nil)
+	default:
+		return nil, nil, fmt.Errorf("--log-format %q: want text or json", format)
+	}
+	return slog.New(handler), handler, nil
+}
+
+// adminFromOptions reads the admin password and hashes it; it is never kept in clear.
+func adminFromOptions(o serveOptions) (*auth.Admin, error) {
+	if o.adminUser == "" {
+		if o.adminPasswordFile != "" {
+			return nil, errors.New("--admin-password-file needs --admin-user")
+		}
+		return nil, nil
+	}
+	password := os.Getenv("ACRE_ADMIN_PASSWORD")
+	if o.adminPasswordFile != "" {
+		b, err := os.ReadFile(o.adminPasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("read admin password: %w", err)
+		}
+		password = strings.TrimRight(string(b), "\r\n")
+	}
+	if password == "" {
+		return nil, errors.New("--admin-user needs a password in $ACRE_ADMIN_PASSWORD or --admin-password-file")
+	}
+	hash, err := auth.HashChosenPassword(password)
+	if err != nil {
+		return nil, err
+	}
+	return &auth.Admin{Name: o.adminUser, PasswordHash: hash}, nil
+}
+
+// parseScopeFlags reads PATTERN:ACTION[,ACTION] values.
+func parseScopeFlags(values []string) ([]store.TokenScope, error) {
+	var out []store.TokenScope
+	for _, v := range values {
+		i := strings.LastIndexByte(v, ':')
+		if i < 0 {
+			return nil, fmt.Errorf("scope %q: want PATTERN:ACTION[,ACTION], e.g. 'samples/*:content/read,content/write'", v)
+		}
+		sc := store.TokenScope{Repository: v[:i], Actions: strings.Split(v[i+1:], ",")}
+		if _, err := auth.PermissionsFromScopes([]store.TokenScope{sc}); err != nil {
+			return nil, fmt.Errorf("scope %q: %w", v, err)
+		}
+		out = append(out, sc)
+	}
+	return out, nil
+}
+
+func isLoopback(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }
 
 func runServe(ctx context.Context, o serveOptions) error {
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
-	var handler slog.Handler
-	switch o.logFormat {
-	case "text":
-		handler = slog.NewTextHandler(os.Stderr, nil)
-	case "json":
-		handler = slog.NewJSONHandler(os.Stderr, nil)
-	default:
-		return fmt.Errorf("--log-format %q: want text or json", o.logFormat)
+	log, handler, err := newLogger(o.logFormat)
+	if err != nil {
+		return err
 	}
-	log := slog.New(handler)
+	admin, err := adminFromOptions(o)
+	if err != nil {
+		return err
+	}
+	var entra *auth.EntraConfig
+	if o.aadJWKS != "" {
+		entra = &auth.EntraConfig{JWKS: o.aadJWKS, Issuer: o.aadIssuer}
+		if len(o.aadScopes) > 0 {
+			scopes, err := parseScopeFlags(o.aadScopes)
+			if err != nil {
+				return fmt.Errorf("--aad-scope: %w", err)
+			}
+			perms, _ := auth.PermissionsFromScopes(scopes)
+			perms.Catalog = true
+			entra.Permissions = &perms
+		}
+	} else if o.aadIssuer != "" || len(o.aadScopes) > 0 {
+		return errors.New("--aad-issuer and --aad-scope need --aad-jwks")
+	}
 
-	if err := os.MkdirAll(o.data, 0o750); err != nil {
+	if err := os.MkdirAll(o.data, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
 	blobs, err := fs.New(filepath.Join(o.data, "blobs"))
@@ -86,17 +197,61 @@ func runServe(ctx context.Context, o serveOptions) error {
 		return fmt.Errorf("open metadata store: %w", err)
 	}
 	defer meta.Close()
+	keyPath := o.signingKey
+	var signer *auth.Signer
+	if keyPath != "" {
+		key, err := auth.LoadKey(keyPath)
+		if err != nil {
+			return err
+		}
+		signer, err = auth.NewSigner(key, nil)
+		if err != nil {
+			return err
+		}
+	} else {
+		key, err := auth.LoadOrCreateKey(filepath.Join(o.data, "token-signing-key.pem"))
+		if err != nil {
+			return err
+		}
+		signer, err = auth.NewSigner(key, nil)
+		if err != nil {
+			return err
+		}
+	}
 
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", o.addr, err)
 	}
+	defer ln.Close()
+	loopback := isLoopback(ln.Addr())
+	tokens, err := auth.NewService(ctx, auth.Config{
+		Signer:        signer,
+		Metadata:      meta,
+		Admin:         admin,
+		Entra:         entra,
+		AnonymousPull: o.anonymousPull,
+		AllowOpen:     loopback || o.insecureOpen,
+		LoginServer:   o.loginServer,
+		Logger:        log,
+	})
+	if err != nil {
+		return err
+	}
+	open := tokens.IsOpen(ctx)
+	if !open && admin == nil && entra == nil && !o.anonymousPull && !loopback && !o.insecureOpen {
+		if n, err := countTokens(ctx, meta); err == nil && n == 0 {
+			return fmt.Errorf("refusing to serve an open registry on %s, a non-loopback address: configure an identity (--admin-user, acre token create, --aad-jwks) or pass --insecure-open", ln.Addr())
+		}
+	}
+
 	host := ln.Addr().String()
 	srv, err := registry.New(registry.Config{
 		Blobs:    blobs,
 		Metadata: meta,
+		Tokens:   tokens,
 		Logger:   log,
-		Core:     core.Options{LoginServer: host, AllowSparseManifests: o.allowSparse},
+		Core:     core.Options{LoginServer: firstNonEmpty(o.loginServer, host), AllowSparseManifests: o.allowSparse},
 	})
 	if err != nil {
 		return err
@@ -114,8 +269,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 	}
 	abs, _ := filepath.Abs(o.data)
 	fmt.Fprintf(os.Stderr, "acre registry listening on %s://%s/ (data in %s)\n", scheme, host, abs)
-	fmt.Fprintf(os.Stderr, "authentication: none; every client has full access. Use it on trusted machines only.\n")
-	fmt.Fprintf(os.Stderr, "try: curl %s://%s/v2/\n", scheme, host)
+	printAuthHelp(os.Stderr, scheme, host, open, admin, entra != nil, o.anonymousPull)
 
 	errc := make(chan error, 1)
 	go func() {
@@ -137,4 +291,44 @@ func runServe(ctx context.Context, o serveOptions) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func countTokens(ctx context.Context, meta store.MetadataStore) (int, error) {
+	var n int
+	err := meta.View(ctx, func(tx store.MetadataTx) error {
+		t, err := tx.ListTokens(ctx)
+		n = len(t)
+		return err
+	})
+	return n, err
+}
+
+func printAuthHelp(w *os.File, scheme, host string, open bool, admin *auth.Admin, entra, anonymousPull bool) {
+	if open {
+		fmt.Fprintln(w, "")
+		fmt.Fprintln(w, "  WARNING: this registry is OPEN: no identity is configured, so every client")
+		fmt.Fprintln(w, "  gets full access (after the usual token challenge). Fine for local use; add")
+		fmt.Fprintln(w, "  --admin-user or `acre token create` before sharing it.")
+		fmt.Fprintln(w, "")
+		fmt.Fprintf(w, "authentication: none needed; e.g. oras push --plain-http %s/hello:v1 file.txt\n", host)
+		return
+	}
+	fmt.Fprintln(w, "authentication:")
+	if admin != nil {
+		fmt.Fprintf(w, "  admin user %q: docker login %s -u %s\n", admin.Name, host, admin.Name)
+	}
+	fmt.Fprintf(w, "  repository-scoped tokens: acre token create NAME --scope 'REPO:content/read' (then docker login with NAME and its password)\n")
+	if entra {
+		fmt.Fprintf(w, "  Microsoft Entra ID: any azidentity credential with the official Azure SDKs (endpoint %s://%s)\n", scheme, host)
+	}
+	if anonymousPull {
+		fmt.Fprintln(w, "  anonymous pull: on (no credentials needed to pull)")
+	}
 }

@@ -13,9 +13,11 @@ import (
 
 // Identity is who a request acts as.
 type Identity struct {
-	// Subject names the principal ("admin", a token name, an Entra object id, or
-	// "anonymous").
+	// Subject names the principal (the admin user, a token name, an Entra object
+	// id, or "anonymous").
 	Subject string
+	// Kind is the principal's kind: admin, token, aad, anonymous or open.
+	Kind string
 }
 
 // Authorizer checks a request against the scopes its operation needs. It returns
@@ -44,5 +46,5 @@ type AllowAll struct{}
 
 // Authorize implements Authorizer.
 func (AllowAll) Authorize(context.Context, *http.Request, []route.Scope) (Identity, error) {
-	return Identity{Subject: "anonymous"}, nil
+	return Identity{Subject: "anonymous", Kind: KindOpen}, nil
 }

@@ -366,7 +366,21 @@ func (r *Registry) CompleteUpload(ctx context.Context, name, id string, d digest
 		return BlobInfo{}, errcode.New(errcode.DigestInvalid, "provided digest did not match uploaded content").WithDetail("digest parsing failed")
 	}
 	if err := r.blobs.CommitUpload(ctx, u.ID, u.Size, d); err != nil {
-		return BlobInfo{}, fmt.Errorf("commit upload %s: %w", u.ID, err)
+		if !errors.Is(err, store.ErrNotFound) {
+			return BlobInfo{}, fmt.Errorf("commit upload %s: %w", u.ID, err)
+		}
+		// The session outlived its data: an earlier commit of it made the data the
+		// blob, then the process died before the link below was saved. The blob
+		// store holds only verified content, so a blob d of this size is this
+		// upload; without it the session can never complete.
+		size, serr := r.blobs.Stat(ctx, d)
+		if serr != nil && !errors.Is(serr, store.ErrNotFound) {
+			return BlobInfo{}, fmt.Errorf("commit upload %s: %w", u.ID, serr)
+		}
+		if serr != nil || size != u.Size {
+			r.discardUpload(ctx, u.ID)
+			return BlobInfo{}, uploadUnknown()
+		}
 	}
 	err = r.meta.Update(ctx, func(tx store.MetadataTx) error {
 		repo, err := r.writableRepository(ctx, tx, name)

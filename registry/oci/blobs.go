@@ -91,25 +91,28 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, rt route.Route
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
-	info, err := h.Registry.StatBlob(r.Context(), rt.Name, rt.Digest)
+	// OpenBlob looks the blob up once for both its size and its content (a separate
+	// StatBlob cost a second metadata transaction per GET); a range is then reached by
+	// seeking, or by opening again if the store's reader cannot seek.
+	rc, info, err := h.Registry.OpenBlob(r.Context(), rt.Name, rt.Digest, 0)
 	if err != nil {
 		return err
 	}
+	defer func() { rc.Close() }()
 	br, ranged, err := parseRange(r.Header.Get("Range"), info.Size)
 	if err != nil {
 		hd.Set("Content-Range", fmt.Sprintf("bytes */%d", info.Size))
 		return errcode.New(errcode.BlobUploadRangeInvalid, "requested range not satisfiable").WithStatus(http.StatusRequestedRangeNotSatisfiable)
 	}
-	var offset int64
 	length, status := info.Size, http.StatusOK
 	if ranged {
-		offset, length, status = br.start, br.end-br.start+1, http.StatusPartialContent
+		length, status = br.end-br.start+1, http.StatusPartialContent
+		if br.start > 0 {
+			if rc, err = seekBlob(r, h.Registry, rt, rc, br.start); err != nil {
+				return err
+			}
+		}
 	}
-	rc, _, err := h.Registry.OpenBlob(r.Context(), rt.Name, rt.Digest, offset)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
 	setBlobHeaders(hd, info)
 	hd.Set("Content-Length", strconv.FormatInt(length, 10))
 	if ranged {
@@ -121,6 +124,24 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, rt route.Route
 		h.Logger.WarnContext(r.Context(), "blob transfer interrupted", "digest", rt.Digest, "error", err)
 	}
 	return nil
+}
+
+// seekBlob moves rc, a blob opened at its start, to offset. When rc cannot seek it
+// is closed and the blob opened again at offset; on error the returned reader is
+// still safe to close.
+func seekBlob(r *http.Request, reg *core.Registry, rt route.Route, rc io.ReadCloser, offset int64) (io.ReadCloser, error) {
+	if s, ok := rc.(io.Seeker); ok {
+		if _, err := s.Seek(offset, io.SeekStart); err != nil {
+			return rc, fmt.Errorf("seek blob %s: %w", rt.Digest, err)
+		}
+		return rc, nil
+	}
+	rc.Close()
+	next, _, err := reg.OpenBlob(r.Context(), rt.Name, rt.Digest, offset)
+	if err != nil {
+		return io.NopCloser(nil), err
+	}
+	return next, nil
 }
 
 func setBlobHeaders(hd http.Header, info core.BlobInfo) {

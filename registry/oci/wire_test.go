@@ -24,7 +24,10 @@ type client struct {
 }
 
 func newClient(t *testing.T) *client {
-	return &client{t: t, srv: registrytest.New(t)}
+	srv := registrytest.New(t)
+	// Answer the token challenge as every registry client does.
+	srv.Client().Transport = &registrytest.Transport{Base: srv.Client().Transport}
+	return &client{t: t, srv: srv}
 }
 
 type resp struct {

@@ -1,6 +1,11 @@
 // Package registrytest runs an in-process acre registry for tests: a real server on
-// a loopback port, backed by the default stores in a temporary directory, torn
-// down when the test ends.
+// a loopback port, backed by the default stores in a temporary directory, with the
+// ACR token service in front, torn down when the test ends.
+//
+// By default the registry is open, as `acre serve` is on a loopback address: every
+// request must still carry a token (the ACR challenge flow), but anyone may get one
+// with full access. Options add an admin user, anonymous pull, Microsoft Entra
+// tokens, or close the registry.
 //
 //	srv := registrytest.New(t)
 //	client, _ := acr.NewClient(srv.URL, nil, nil)
@@ -8,6 +13,9 @@ package registrytest
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"log/slog"
 	"net/http/httptest"
 	"net/url"
@@ -15,6 +23,7 @@ import (
 	"testing"
 
 	"github.com/acre-dev/acre/registry"
+	"github.com/acre-dev/acre/registry/auth"
 	"github.com/acre-dev/acre/store/fs"
 	"github.com/acre-dev/acre/store/sqlite"
 )
@@ -24,20 +33,53 @@ type Server struct {
 	*httptest.Server
 	// Registry is the handler under test.
 	Registry *registry.Server
+	// Tokens is the token service (nil with WithoutAuth).
+	Tokens *auth.Service
 	// Host is the host:port clients address (the login server).
 	Host string
 	// Dir is the data directory.
 	Dir string
 }
 
-// Option changes the configuration of a test server.
-type Option func(*registry.Config)
+// Settings are what options change before the server starts.
+type Settings struct {
+	Registry registry.Config
+	Auth     auth.Config
+	// NoAuth serves without the token service: every request is allowed.
+	NoAuth bool
+}
 
-// WithConfig lets a test adjust the server configuration before it starts.
-func WithConfig(f func(*registry.Config)) Option { return Option(f) }
+// Option changes the settings of a test server.
+type Option func(*Settings)
 
-// New starts a registry with embedded storage in t.TempDir(). Request logs go to
-// t.Log only when the test fails or runs verbosely.
+// WithAdmin configures an admin user.
+func WithAdmin(user, password string) Option {
+	return func(s *Settings) {
+		h, err := auth.HashChosenPassword(password)
+		if err != nil {
+			panic(err)
+		}
+		s.Auth.Admin = &auth.Admin{Name: user, PasswordHash: h}
+	}
+}
+
+// WithAnonymousPull lets clients without credentials pull.
+func WithAnonymousPull() Option { return func(s *Settings) { s.Auth.AnonymousPull = true } }
+
+// Closed refuses open mode: without an identity configured nobody gets access.
+func Closed() Option { return func(s *Settings) { s.Auth.AllowOpen = false } }
+
+// WithEntra accepts Microsoft Entra access tokens signed by a key in the JWKS file.
+func WithEntra(cfg auth.EntraConfig) Option { return func(s *Settings) { s.Auth.Entra = &cfg } }
+
+// WithoutAuth serves without the token service: every request is allowed.
+func WithoutAuth() Option { return func(s *Settings) { s.NoAuth = true } }
+
+// With lets a test adjust any setting.
+func With(f func(*Settings)) Option { return Option(f) }
+
+// New starts a registry with embedded storage in t.TempDir(). Its logs go to t.Log
+// (warnings and errors only, unless the test changes the logger).
 func New(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	dir := t.TempDir()
@@ -49,31 +91,48 @@ func New(t testing.TB, opts ...Option) *Server {
 	if err != nil {
 		t.Fatalf("registrytest: metadata store: %v", err)
 	}
-	cfg := registry.Config{
-		Blobs:    blobs,
-		Metadata: meta,
-		Logger:   slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	t.Cleanup(func() { _ = meta.Close() })
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := auth.NewSigner(key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := Settings{
+		Registry: registry.Config{Blobs: blobs, Metadata: meta, Logger: log},
+		Auth:     auth.Config{Signer: signer, Metadata: meta, AllowOpen: true, Logger: log},
 	}
 	for _, o := range opts {
-		o(&cfg)
+		o(&set)
 	}
 	hs := httptest.NewUnstartedServer(nil)
 	host := hs.Listener.Addr().String()
-	if cfg.Core.LoginServer == "" {
-		cfg.Core.LoginServer = host
+	if set.Registry.Core.LoginServer == "" {
+		set.Registry.Core.LoginServer = host
 	}
-	srv, err := registry.New(cfg)
+	var tokens *auth.Service
+	if !set.NoAuth {
+		if set.Auth.Logger == nil {
+			set.Auth.Logger = set.Registry.Logger
+		}
+		tokens, err = auth.NewService(context.Background(), set.Auth)
+		if err != nil {
+			t.Fatalf("registrytest: token service: %v", err)
+		}
+		set.Registry.Tokens = tokens
+	}
+	srv, err := registry.New(set.Registry)
 	if err != nil {
 		t.Fatalf("registrytest: %v", err)
 	}
 	hs.Config.Handler = srv
 	hs.Start()
-	t.Cleanup(func() {
-		hs.Close()
-		_ = meta.Close()
-	})
+	t.Cleanup(hs.Close)
 	u, _ := url.Parse(hs.URL)
-	return &Server{Server: hs, Registry: srv, Host: u.Host, Dir: dir}
+	return &Server{Server: hs, Registry: srv, Tokens: tokens, Host: u.Host, Dir: dir}
 }
 
 type testWriter struct{ t testing.TB }

@@ -38,7 +38,7 @@ func sqliteDialect() dialect {
 // clauses outside the dialect placeholders.
 func migrations(d dialect) []string {
 	r := strings.NewReplacer("{{autoID}}", d.autoID, "{{bytes}}", d.bytes, "{{key}}", d.key)
-	m := []string{schemaV1}
+	m := []string{schemaV1, schemaV2}
 	for i := range m {
 		m[i] = r.Replace(m[i])
 	}
@@ -133,4 +133,18 @@ CREATE TABLE uploads (
 );
 -- Expiry: the oldest sessions first.
 CREATE INDEX uploads_updated ON uploads (updated_at, id);
+`
+
+// schemaV2 adds repository-scoped access tokens. Passwords are stored only as
+// hashes; the scope map is JSON text (a list of {repository, actions}).
+const schemaV2 = `
+CREATE TABLE tokens (
+	name       {{key}} NOT NULL PRIMARY KEY,
+	enabled    BOOLEAN NOT NULL DEFAULT TRUE,
+	created_at BIGINT  NOT NULL,
+	expires_at BIGINT  NOT NULL DEFAULT 0,
+	scopes     TEXT    NOT NULL,
+	password1  {{bytes}},
+	password2  {{bytes}}
+);
 `

@@ -690,3 +690,80 @@ func (t *tx) ListUploads(ctx context.Context, updatedBefore time.Time, limit int
 	}
 	return collect(rows, scanUpload, "list uploads")
 }
+
+// --- tokens ---
+
+const tokenColumns = `name, enabled, created_at, expires_at, scopes, password1, password2`
+
+func scanToken(s rowScanner) (store.Token, error) {
+	var tk store.Token
+	var created, expires int64
+	var scopes string
+	var p1, p2 []byte
+	if err := s.Scan(&tk.Name, &tk.Enabled, &created, &expires, &scopes, &p1, &p2); err != nil {
+		return store.Token{}, err
+	}
+	tk.CreatedAt, tk.ExpiresAt = fromNanos(created), fromNanos(expires)
+	for _, p := range [][]byte{p1, p2} {
+		if len(p) > 0 {
+			tk.PasswordHashes = append(tk.PasswordHashes, p)
+		}
+	}
+	if err := json.Unmarshal([]byte(scopes), &tk.Scopes); err != nil {
+		return store.Token{}, fmt.Errorf("token %s: scopes: %w", tk.Name, err)
+	}
+	return tk, nil
+}
+
+// Token returns a token by name.
+func (t *tx) Token(ctx context.Context, name string) (store.Token, error) {
+	tk, err := scanToken(t.tx.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE name = $1`, name))
+	if err != nil {
+		return store.Token{}, notFoundIfNone(err, "token "+name)
+	}
+	return tk, nil
+}
+
+// PutToken inserts or replaces a token, keeping created_at on replace.
+func (t *tx) PutToken(ctx context.Context, tk store.Token) error {
+	if len(tk.PasswordHashes) > 2 {
+		return fmt.Errorf("put token %s: at most two passwords", tk.Name)
+	}
+	scopes := tk.Scopes
+	if scopes == nil {
+		scopes = []store.TokenScope{}
+	}
+	b, err := json.Marshal(scopes)
+	if err != nil {
+		return fmt.Errorf("put token %s: scopes: %w", tk.Name, err)
+	}
+	var p [2][]byte
+	copy(p[:], tk.PasswordHashes)
+	_, err = t.tx.ExecContext(ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (name) DO UPDATE SET
+			enabled = excluded.enabled,
+			expires_at = excluded.expires_at,
+			scopes = excluded.scopes,
+			password1 = excluded.password1,
+			password2 = excluded.password2`,
+		tk.Name, tk.Enabled, toNanos(tk.CreatedAt), toNanos(tk.ExpiresAt), string(b), p[0], p[1])
+	if err != nil {
+		return fmt.Errorf("put token %s: %w", tk.Name, err)
+	}
+	return nil
+}
+
+// DeleteToken deletes a token.
+func (t *tx) DeleteToken(ctx context.Context, name string) error {
+	res, err := t.tx.ExecContext(ctx, `DELETE FROM tokens WHERE name = $1`, name)
+	return expectOne(res, err, "token "+name)
+}
+
+// ListTokens lists every token by name.
+func (t *tx) ListTokens(ctx context.Context) ([]store.Token, error) {
+	rows, err := t.tx.QueryContext(ctx, `SELECT `+tokenColumns+` FROM tokens ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list tokens: %w", err)
+	}
+	return collect(rows, scanToken, "list tokens")
+}

@@ -44,6 +44,7 @@ func TestMetadataStore(t *testing.T, open func(t *testing.T) store.MetadataStore
 		{"Tags", metaTestTags},
 		{"ListTags", metaTestListTags},
 		{"Uploads", metaTestUploads},
+		{"Tokens", metaTestTokens},
 		{"MissingRepository", metaTestMissingRepository},
 		{"UpdateRollsBack", metaTestRollback},
 		{"ViewIsReadOnly", metaTestViewReadOnly},
@@ -1367,4 +1368,70 @@ func metaTestConcurrentCreateRepository(t *testing.T, s store.MetadataStore) {
 		}
 		return nil
 	})
+}
+
+func metaNormToken(tk store.Token) store.Token {
+	tk.CreatedAt, tk.ExpiresAt = metaNormTime(tk.CreatedAt), metaNormTime(tk.ExpiresAt)
+	return tk
+}
+
+// metaTestTokens checks repository-scoped tokens: put, replace keeping CreatedAt,
+// one or two passwords, list by name, delete.
+func metaTestTokens(t *testing.T, s store.MetadataStore) {
+	a := store.Token{
+		Name:           "ci-push",
+		PasswordHashes: [][]byte{[]byte("hash-one"), []byte("hash-two")},
+		Scopes: []store.TokenScope{
+			{Repository: "samples/*", Actions: []string{"content/read", "content/write"}},
+			{Repository: "hello", Actions: []string{"metadata/read"}},
+		},
+		Enabled:   true,
+		CreatedAt: metaAt(1),
+		ExpiresAt: metaAt(1000),
+	}
+	b := store.Token{Name: "alpha", PasswordHashes: [][]byte{[]byte("h")}, Scopes: []store.TokenScope{{Repository: "*", Actions: []string{"content/read"}}}, CreatedAt: metaAt(2)}
+	metaUpdate(t, s, func(ctx context.Context, tx store.MetadataTx) error {
+		if err := tx.PutToken(ctx, a); err != nil {
+			return err
+		}
+		return tx.PutToken(ctx, b)
+	})
+	metaView(t, s, func(ctx context.Context, tx store.MetadataTx) error {
+		got, err := tx.Token(ctx, a.Name)
+		if err != nil {
+			return err
+		}
+		metaEqual(t, "Token", got, a, metaNormToken)
+		list, err := tx.ListTokens(ctx)
+		if err != nil {
+			return err
+		}
+		if len(list) != 2 || list[0].Name != "alpha" || list[1].Name != "ci-push" {
+			t.Errorf("ListTokens = %+v, want alpha, ci-push", list)
+		}
+		_, err = tx.Token(ctx, "missing")
+		metaWantNotFound(t, "Token missing", err)
+		return nil
+	})
+	// Replace: disable, drop a password, keep CreatedAt.
+	changed := a
+	changed.Enabled, changed.PasswordHashes, changed.CreatedAt, changed.ExpiresAt = false, [][]byte{[]byte("new")}, metaAt(50), time.Time{}
+	metaUpdate(t, s, func(ctx context.Context, tx store.MetadataTx) error { return tx.PutToken(ctx, changed) })
+	want := changed
+	want.CreatedAt = a.CreatedAt
+	metaView(t, s, func(ctx context.Context, tx store.MetadataTx) error {
+		got, err := tx.Token(ctx, a.Name)
+		if err == nil {
+			metaEqual(t, "Token after replace", got, want, metaNormToken)
+		}
+		return err
+	})
+	metaUpdate(t, s, func(ctx context.Context, tx store.MetadataTx) error { return tx.DeleteToken(ctx, a.Name) })
+	metaView(t, s, func(ctx context.Context, tx store.MetadataTx) error {
+		_, err := tx.Token(ctx, a.Name)
+		metaWantNotFound(t, "Token after delete", err)
+		return nil
+	})
+	err := s.Update(t.Context(), func(tx store.MetadataTx) error { return tx.DeleteToken(t.Context(), a.Name) })
+	metaWantNotFound(t, "DeleteToken missing", err)
 }
