@@ -1,6 +1,7 @@
 // Package registry assembles the acre registry server: an http.Handler that routes
-// each request, authorises it, and hands it to the handler set of its API surface
-// (the OCI distribution API under /v2/; ACR's /acr/v1 and /oauth2 as they land).
+// each request, authorises it, and hands it to the handler set of its API surface:
+// the OCI distribution API under /v2/, ACR's metadata API under /acr/v1/ and ACR's
+// token service under /oauth2/.
 //
 //	client ──▶ log ──▶ route ──▶ auth ──▶ handler ──▶ core (rules) ──▶ stores
 package registry
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/acre-dev/acre/internal/errcode"
+	"github.com/acre-dev/acre/registry/acrapi"
 	"github.com/acre-dev/acre/registry/auth"
 	"github.com/acre-dev/acre/registry/core"
 	"github.com/acre-dev/acre/registry/oauth"
@@ -42,6 +44,7 @@ type Server struct {
 	core  *core.Registry
 	auth  auth.Authorizer
 	oci   *oci.Handler
+	acr   *acrapi.Handler
 	oauth http.Handler
 	log   *slog.Logger
 }
@@ -74,6 +77,7 @@ func New(cfg Config) (*Server, error) {
 		core:  reg,
 		auth:  az,
 		oci:   &oci.Handler{Registry: reg, Logger: log},
+		acr:   &acrapi.Handler{Registry: reg, LoginServer: cfg.Core.LoginServer, Logger: log},
 		oauth: oauthHandler,
 		log:   log,
 	}, nil
@@ -110,6 +114,24 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.oci.ServeRoute(rec, r, rt)
+	case strings.HasPrefix(path, "/acr/v1/"):
+		rt, err := route.ParseACR(path)
+		if errors.Is(err, route.ErrNotFound) {
+			// As ACR: a path that is not a route (say, a malformed digest) is a plain
+			// 404 before any authentication.
+			http.NotFound(rec, r)
+			return
+		}
+		hd.Set("Docker-Distribution-Api-Version", "registry/2.0")
+		if err != nil {
+			drain(r)
+			errcode.Write(rec, err)
+			return
+		}
+		if !s.authorize(rec, r, rt.Scopes(r.Method, r.URL.Query())) {
+			return
+		}
+		s.acr.ServeRoute(rec, r, rt)
 	case strings.HasPrefix(path, "/oauth2/"):
 		s.oauth.ServeHTTP(rec, r)
 	case path == "/healthz" || path == "/readyz":

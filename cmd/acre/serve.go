@@ -251,7 +251,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 		Metadata: meta,
 		Tokens:   tokens,
 		Logger:   log,
-		Core:     core.Options{LoginServer: firstNonEmpty(o.loginServer, host), AllowSparseManifests: o.allowSparse},
+		Core:     core.Options{LoginServer: o.loginServer, AllowSparseManifests: o.allowSparse},
 	})
 	if err != nil {
 		return err
@@ -291,13 +291,6 @@ func runServe(ctx context.Context, o serveOptions) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
-}
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func countTokens(ctx context.Context, meta store.MetadataStore) (int, error) {

@@ -140,19 +140,28 @@ func (r *Registry) PutManifest(ctx context.Context, req PutManifestRequest) (Put
 		if err != nil {
 			return err
 		}
-		if err := r.checkReferences(ctx, tx, repo, parsed); err != nil {
+		childSize, err := r.checkReferences(ctx, tx, repo, parsed)
+		if err != nil {
 			return err
 		}
 		m := rec
 		m.RepositoryID = repo.ID
 		m.CreatedAt, m.UpdatedAt = now, now
-		if old, err := tx.Manifest(ctx, repo.ID, d); err == nil {
-			// Re-pushing identical content keeps the manifest's history and locks.
-			m.CreatedAt, m.Attributes = old.CreatedAt, old.Attributes
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return err
+		if parsed.IsIndex() {
+			// ACR reports an index's size as the sum of its images'.
+			m.ImageSize = int64(len(req.Content)) + childSize
 		}
-		if err := tx.PutManifest(ctx, m); err != nil {
+		changed := false
+		switch _, err := tx.Manifest(ctx, repo.ID, d); {
+		case err == nil:
+			// Identical content is already there: keep its history and locks, and
+			// change nothing (a write-locked manifest stays untouched).
+		case errors.Is(err, store.ErrNotFound):
+			if err := tx.PutManifest(ctx, m); err != nil {
+				return err
+			}
+			changed = true
+		default:
 			return err
 		}
 		for _, name := range res.Tags {
@@ -173,6 +182,11 @@ func (r *Registry) PutManifest(ctx context.Context, req PutManifestRequest) (Put
 			if err := tx.PutTag(ctx, tag); err != nil {
 				return err
 			}
+			changed = true
+		}
+		if changed {
+			repo.UpdatedAt = now
+			return tx.UpdateRepository(ctx, repo)
 		}
 		return nil
 	})
@@ -191,29 +205,34 @@ func dedupe(tags []string) []string {
 	return out
 }
 
-// checkReferences refuses a manifest whose blobs or child manifests are not in the repository.
-func (r *Registry) checkReferences(ctx context.Context, tx store.MetadataTx, repo store.Repository, m *manifest.Manifest) error {
+// checkReferences refuses a manifest whose blobs or child manifests are not in the
+// repository. For an index it returns the sum of its children's image sizes.
+func (r *Registry) checkReferences(ctx context.Context, tx store.MetadataTx, repo store.Repository, m *manifest.Manifest) (int64, error) {
 	for i, b := range m.Blobs() {
 		if i > 0 && r.opts.AllowSparseManifests {
 			break // sparse images may lack layers, never their config
 		}
 		if _, err := tx.Blob(ctx, repo.ID, b.Digest); errors.Is(err, store.ErrNotFound) {
-			return errcode.New(errcode.ManifestBlobUnknown, "blob unknown to registry").WithDetail(map[string]string{"digest": string(b.Digest)})
+			return 0, errcode.New(errcode.ManifestBlobUnknown, "blob unknown to registry").WithDetail(map[string]string{"digest": string(b.Digest)})
 		} else if err != nil {
-			return err
+			return 0, err
 		}
 	}
-	if r.opts.AllowSparseManifests {
-		return nil
-	}
+	var size int64
 	for _, c := range m.Manifests {
-		if _, err := tx.Manifest(ctx, repo.ID, c.Digest); errors.Is(err, store.ErrNotFound) {
-			return errcode.New(errcode.ManifestBlobUnknown, "manifest unknown to registry").WithDetail(map[string]string{"digest": string(c.Digest)})
-		} else if err != nil {
-			return err
+		child, err := tx.Manifest(ctx, repo.ID, c.Digest)
+		switch {
+		case err == nil:
+			size += child.ImageSize
+		case errors.Is(err, store.ErrNotFound) && r.opts.AllowSparseManifests:
+			size += c.Size
+		case errors.Is(err, store.ErrNotFound):
+			return 0, errcode.New(errcode.ManifestBlobUnknown, "manifest unknown to registry").WithDetail(map[string]string{"digest": string(c.Digest)})
+		default:
+			return 0, err
 		}
 	}
-	return nil
+	return size, nil
 }
 
 // readImageConfig reads the platform fields of an image config blob.
@@ -256,7 +275,11 @@ func (r *Registry) DeleteManifest(ctx context.Context, name string, d digest.Dig
 				return errDisallowed
 			}
 		}
-		return tx.DeleteManifest(ctx, repo.ID, d)
+		if err := tx.DeleteManifest(ctx, repo.ID, d); err != nil {
+			return err
+		}
+		repo.UpdatedAt = r.now()
+		return tx.UpdateRepository(ctx, repo)
 	})
 }
 
@@ -268,24 +291,32 @@ func manifestUnknownIfNoRepo(err error, ref string) error {
 	return err
 }
 
-// DeleteTag deletes a tag; the manifest it pointed at stays.
-func (r *Registry) DeleteTag(ctx context.Context, name, tag string) error {
-	return r.meta.Update(ctx, func(tx store.MetadataTx) error {
+// DeleteTag deletes a tag and returns the digest it pointed at; the manifest stays.
+// A missing tag is TAG_UNKNOWN.
+func (r *Registry) DeleteTag(ctx context.Context, name, tag string) (digest.Digest, error) {
+	var d digest.Digest
+	err := r.meta.Update(ctx, func(tx store.MetadataTx) error {
 		repo, err := repository(ctx, tx, name)
 		if err != nil {
 			return err
 		}
 		t, err := tx.Tag(ctx, repo.ID, tag)
 		if errors.Is(err, store.ErrNotFound) {
-			return errcode.New(errcode.ManifestUnknown, "manifest tagged by %q is not found", tag).WithDetail(map[string]string{"Tag": tag})
+			return tagUnknown(tag)
 		} else if err != nil {
 			return err
 		}
 		if !repo.WriteEnabled || !t.WriteEnabled || !t.DeleteEnabled {
 			return errDisallowed
 		}
-		return tx.DeleteTag(ctx, repo.ID, tag)
+		d = t.Digest
+		if err := tx.DeleteTag(ctx, repo.ID, tag); err != nil {
+			return err
+		}
+		repo.UpdatedAt = r.now()
+		return tx.UpdateRepository(ctx, repo)
 	})
+	return d, err
 }
 
 // Page is one page of a listing, with the cursor for the next page ("" at the end).

@@ -177,7 +177,11 @@ func (h *Handler) manifest(w http.ResponseWriter, r *http.Request, rt route.Rout
 		return h.putManifest(w, r, rt)
 	case http.MethodDelete:
 		if rt.IsTag() {
-			if err := h.Registry.DeleteTag(r.Context(), rt.Name, rt.Reference); err != nil {
+			if _, err := h.Registry.DeleteTag(r.Context(), rt.Name, rt.Reference); err != nil {
+				if e, ok := errcode.As(err); ok && e.Code == errcode.TagUnknown {
+					// The OCI API speaks of manifests, not tags.
+					return errcode.New(errcode.ManifestUnknown, "manifest tagged by %q is not found", rt.Reference).WithDetail(map[string]string{"Tag": rt.Reference})
+				}
 				return err
 			}
 		} else if err := h.Registry.DeleteManifest(r.Context(), rt.Name, rt.Digest); err != nil {

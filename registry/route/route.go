@@ -35,9 +35,14 @@ const (
 
 var kindNames = [...]string{"unknown", "ping", "catalog", "tags", "manifest", "blob", "upload-start", "upload", "referrers"}
 
+var acrKindNames = [...]string{"acr-catalog", "acr-repository", "acr-tags", "acr-tag", "acr-manifests", "acr-manifest"}
+
 func (k Kind) String() string {
-	if int(k) < len(kindNames) {
+	switch {
+	case int(k) < len(kindNames):
 		return kindNames[k]
+	case k >= ACRCatalog && int(k-ACRCatalog) < len(acrKindNames):
+		return acrKindNames[k-ACRCatalog]
 	}
 	return "unknown"
 }
@@ -273,6 +278,84 @@ func (r Route) Scopes(method string, query url.Values) []Scope {
 		return scopes
 	case Upload:
 		return repo(ActionPull, ActionPush)
+	case ACRCatalog:
+		return []Scope{{Type: "registry", Name: "catalog", Actions: []Action{ActionAll}}}
+	case ACRRepository, ACRTagList, ACRTag, ACRManifestList, ACRManifest:
+		switch method {
+		case http.MethodPatch:
+			return repo(ActionMetadataWrite)
+		case http.MethodDelete:
+			return repo(ActionDelete)
+		default:
+			return repo(ActionMetadataRead)
+		}
 	}
 	return nil
+}
+
+// Kinds of ACR's metadata API under /acr/v1/.
+const (
+	ACRCatalog      Kind = iota + 100 // /acr/v1/_catalog
+	ACRRepository                     // /acr/v1/<name>
+	ACRTagList                        // /acr/v1/<name>/_tags
+	ACRTag                            // /acr/v1/<name>/_tags/<tag>
+	ACRManifestList                   // /acr/v1/<name>/_manifests
+	ACRManifest                       // /acr/v1/<name>/_manifests/<digest>
+)
+
+// ParseACR parses the escaped path of a request under /acr/v1/. Repository names may
+// come with "/" escaped (the Python SDK) or not (the Go SDK). As in ACR, a value
+// that is not a digest where a digest belongs is not a route at all (ErrNotFound,
+// answered with a plain 404 before any authentication).
+func ParseACR(escapedPath string) (Route, error) {
+	rest, ok := strings.CutPrefix(escapedPath, "/acr/v1/")
+	if !ok || rest == "" {
+		return Route{}, ErrNotFound
+	}
+	if rest == "_catalog" {
+		return Route{Kind: ACRCatalog}, nil
+	}
+	segs := strings.Split(strings.TrimSuffix(rest, "/"), "/")
+	n := len(segs)
+	// Repository name components start with a letter or digit, so "_tags" and
+	// "_manifests" can only be the operation.
+	switch {
+	case n >= 2 && segs[n-1] == "_tags":
+		name, err := parseName(segs[:n-1])
+		return Route{Kind: ACRTagList, Name: name}, err
+	case n >= 3 && segs[n-2] == "_tags":
+		name, err := parseName(segs[:n-2])
+		if err != nil {
+			return Route{}, err
+		}
+		tag, err := url.PathUnescape(segs[n-1])
+		if err != nil || reference.ValidateTag(tag) != nil {
+			return Route{}, errcode.New(errcode.TagInvalid, "invalid tag").WithDetail(map[string]string{"Tag": tag})
+		}
+		return Route{Kind: ACRTag, Name: name, Reference: tag}, nil
+	case n >= 2 && segs[n-1] == "_manifests":
+		name, err := parseName(segs[:n-1])
+		return Route{Kind: ACRManifestList, Name: name}, err
+	case n >= 3 && segs[n-2] == "_manifests":
+		name, err := parseName(segs[:n-2])
+		if err != nil {
+			return Route{}, err
+		}
+		s, err := url.PathUnescape(segs[n-1])
+		if err != nil {
+			return Route{}, ErrNotFound
+		}
+		d, err := reference.ParseDigest(s)
+		if err != nil {
+			return Route{}, ErrNotFound
+		}
+		return Route{Kind: ACRManifest, Name: name, Reference: s, Digest: d}, nil
+	}
+	for _, s := range segs {
+		if strings.HasPrefix(s, "_") {
+			return Route{}, ErrNotFound
+		}
+	}
+	name, err := parseName(segs)
+	return Route{Kind: ACRRepository, Name: name}, err
 }
