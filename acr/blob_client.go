@@ -356,4 +356,3 @@ func (c *BlobClient) UploadChunk(ctx context.Context, location string, chunkData
 	}
 	return out, nil
 }
-

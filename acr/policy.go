@@ -59,8 +59,8 @@ type cachedToken struct {
 // tokenRenewal is how long before expiry a cached access token is renewed;
 // refreshRenewal the same for ACR refresh tokens (as the official SDK does).
 const (
-	tokenRenewal   = 30 * time.Second
-	refreshRenewal = 5 * time.Minute
+	tokenRenewal    = 30 * time.Second
+	refreshRenewal  = 5 * time.Minute
 	defaultTokenTTL = 60 * time.Second // the docker token specification's default
 )
 
@@ -99,7 +99,7 @@ func newAuthPolicy(cred azcore.TokenCredential, audience string, tokenPl runtime
 // nonRetriable marks errors the azcore retry policy must not retry.
 type nonRetriable struct{ error }
 
-func (nonRetriable) NonRetriable() {}
+func (nonRetriable) NonRetriable()   {}
 func (e nonRetriable) Unwrap() error { return e.error }
 
 // Do implements policy.Policy.

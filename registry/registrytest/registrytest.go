@@ -16,6 +16,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"log/slog"
 	"net/http/httptest"
 	"net/url"
@@ -47,6 +48,8 @@ type Settings struct {
 	Auth     auth.Config
 	// NoAuth serves without the token service: every request is allowed.
 	NoAuth bool
+	// TLS, if set, serves HTTPS with this certificate instead of plain HTTP.
+	TLS *tls.Certificate
 }
 
 // Option changes the settings of a test server.
@@ -71,6 +74,10 @@ func Closed() Option { return func(s *Settings) { s.Auth.AllowOpen = false } }
 
 // WithEntra accepts Microsoft Entra access tokens signed by a key in the JWKS file.
 func WithEntra(cfg auth.EntraConfig) Option { return func(s *Settings) { s.Auth.Entra = &cfg } }
+
+// WithTLSCertificate serves HTTPS with cert (the test decides which names it covers
+// and who trusts it).
+func WithTLSCertificate(cert tls.Certificate) Option { return func(s *Settings) { s.TLS = &cert } }
 
 // WithoutAuth serves without the token service: every request is allowed.
 func WithoutAuth() Option { return func(s *Settings) { s.NoAuth = true } }
@@ -129,7 +136,12 @@ func New(t testing.TB, opts ...Option) *Server {
 		t.Fatalf("registrytest: %v", err)
 	}
 	hs.Config.Handler = srv
-	hs.Start()
+	if set.TLS != nil {
+		hs.TLS = &tls.Config{Certificates: []tls.Certificate{*set.TLS}}
+		hs.StartTLS()
+	} else {
+		hs.Start()
+	}
 	t.Cleanup(hs.Close)
 	u, _ := url.Parse(hs.URL)
 	return &Server{Server: hs, Registry: srv, Tokens: tokens, Host: u.Host, Dir: dir}
