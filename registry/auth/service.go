@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -137,12 +138,21 @@ func (s *Service) anonymous(ctx context.Context) principal {
 // the log, not to the client.
 var errBadCredentials = errors.New("invalid credentials")
 
+// errUnknownUser is an authentication failure for a user name that names no
+// principal. Such a name is not logged: it is often a password typed in the wrong
+// field, or a token.
+var errUnknownUser = fmt.Errorf("%w: unknown user", errBadCredentials)
+
 // authenticateBasic resolves user name and password: the admin user, a
-// repository-scoped token, or (user 00000000-…) an ACR refresh token.
-func (s *Service) authenticateBasic(ctx context.Context, user, password string) (principal, error) {
+// repository-scoped token, or (user 00000000-…) an ACR refresh token issued for
+// service.
+func (s *Service) authenticateBasic(ctx context.Context, user, password, service string) (principal, error) {
 	now := s.cfg.Now()
 	if user == AnonymousUser {
 		c, err := s.cfg.Signer.verify(password, typRefresh)
+		if err == nil && c.Audience != service {
+			err = fmt.Errorf("%w: audience %q", ErrInvalidToken, c.Audience)
+		}
 		if err != nil {
 			return principal{}, err
 		}
@@ -163,7 +173,7 @@ func (s *Service) authenticateBasic(ctx context.Context, user, password string) 
 	})
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return principal{}, errBadCredentials
+			return principal{}, errUnknownUser
 		}
 		return principal{}, err
 	}
@@ -276,15 +286,18 @@ func (s *Service) Authorize(ctx context.Context, r *http.Request, scopes []route
 		if err == nil && c.Audience != s.Service(r) {
 			err = fmt.Errorf("%w: audience %q", ErrInvalidToken, c.Audience)
 		}
+		var p principal
 		if err == nil {
 			// Re-check the principal behind the token (it may have been deleted).
-			_, err = s.principalFromClaims(ctx, c)
+			p, err = s.principalFromClaims(ctx, c)
 		}
 		if err != nil {
 			s.log.InfoContext(ctx, "bearer token refused", "reason", err)
 			return Identity{}, s.challenge(r, scopes, false)
 		}
-		if !allows(c.Access, scopes) {
+		// The token grants what it says only while the principal may still do it
+		// (a narrowed scope map, or anonymous pull turned off, applies at once).
+		if !allows(c.Access, scopes) || !allows(p.Perms.Grant(scopes), scopes) {
 			return Identity{}, s.challenge(r, scopes, true)
 		}
 		return Identity{Subject: c.Subject, Kind: c.Kind}, nil
@@ -293,8 +306,11 @@ func (s *Service) Authorize(ctx context.Context, r *http.Request, scopes []route
 	if !ok || (user == "" && password == "") {
 		return Identity{}, s.challenge(r, scopes, false)
 	}
-	p, err := s.authenticateBasic(ctx, user, password)
+	p, err := s.authenticateBasic(ctx, user, password, s.Service(r))
 	if err != nil {
+		if errors.Is(err, errUnknownUser) {
+			user = "(unknown)"
+		}
 		s.log.InfoContext(ctx, "basic credentials refused", "user", user, "reason", err)
 		return Identity{}, s.challenge(r, scopes, false)
 	}
@@ -315,6 +331,16 @@ type TokenResponse struct {
 // ErrUnauthorized is returned by the token endpoints for any bad input; they answer
 // 401 with an empty body, as ACR does.
 var ErrUnauthorized = errors.New("unauthorized")
+
+// grantName names a grant type for the log. Client input that is no grant type
+// is not echoed: it may be a secret sent in the wrong field.
+func grantName(gt string) string {
+	switch gt {
+	case "", "access_token", "access_token_refresh_token", "refresh_token", "password":
+		return strconv.Quote(gt)
+	}
+	return "(unsupported)"
+}
 
 func (s *Service) refuse(ctx context.Context, what string, err error) error {
 	s.log.InfoContext(ctx, "token request refused", "endpoint", what, "reason", err)
@@ -366,7 +392,7 @@ func (s *Service) Exchange(ctx context.Context, form url.Values, service string)
 			return TokenResponse{}, s.refuse(ctx, "exchange", err)
 		}
 	default:
-		return TokenResponse{}, s.refuse(ctx, "exchange", fmt.Errorf("grant_type %q", gt))
+		return TokenResponse{}, s.refuse(ctx, "exchange", fmt.Errorf("grant_type %s", grantName(gt)))
 	}
 	return s.issueRefresh(p, service)
 }
@@ -416,14 +442,14 @@ func (s *Service) Token(ctx context.Context, form url.Values, service string) (T
 		gt = "refresh_token"
 	case gt == "password" && form.Get("username") != "":
 		var err error
-		if p, err = s.authenticateBasic(ctx, form.Get("username"), form.Get("password")); err != nil {
+		if p, err = s.authenticateBasic(ctx, form.Get("username"), form.Get("password"), service); err != nil {
 			return TokenResponse{}, s.refuse(ctx, "token", err)
 		}
 	case (gt == "password" || gt == "") && rt == "":
 		p = s.anonymous(ctx)
 		gt = "password"
 	default:
-		return TokenResponse{}, s.refuse(ctx, "token", fmt.Errorf("grant_type %q", gt))
+		return TokenResponse{}, s.refuse(ctx, "token", fmt.Errorf("grant_type %s", grantName(gt)))
 	}
 	return s.issueAccess(p, service, gt, scopes)
 }
@@ -438,7 +464,7 @@ func (s *Service) TokenBasic(ctx context.Context, query url.Values, service stri
 	p := s.anonymous(ctx)
 	if hasBasic && (user != "" || password != "") {
 		var err error
-		if p, err = s.authenticateBasic(ctx, user, password); err != nil {
+		if p, err = s.authenticateBasic(ctx, user, password, service); err != nil {
 			return TokenResponse{}, s.refuse(ctx, "token", err)
 		}
 	}
