@@ -65,6 +65,8 @@ type Claims struct {
 	Type      string   `json:"acre_typ"`
 	Kind      string   `json:"acre_kind"`
 	Access    []Access `json:"access,omitempty"`
+	// Generation identifies which token of a name the claims were issued to.
+	Generation int64 `json:"acre_gen,omitempty"`
 }
 
 // Signer signs and verifies acre's tokens with one ECDSA P-256 key (ES256).

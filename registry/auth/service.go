@@ -93,6 +93,9 @@ type principal struct {
 	Kind    string
 	Tenant  string
 	Perms   Permissions
+	// Generation tells apart tokens that reuse a deleted token's name: it is the
+	// repository-scoped token's creation time, carried in the tokens issued to it.
+	Generation int64
 }
 
 // openCacheTTL bounds how long the open/closed decision is cached: creating the
@@ -200,7 +203,7 @@ func tokenPrincipal(tk store.Token, now time.Time) (principal, error) {
 	if err != nil {
 		return principal{}, fmt.Errorf("token %s: %w", tk.Name, err)
 	}
-	return principal{Subject: tk.Name, Kind: KindToken, Perms: perms}, nil
+	return principal{Subject: tk.Name, Kind: KindToken, Perms: perms, Generation: tk.CreatedAt.UnixNano()}, nil
 }
 
 // principalFromClaims re-derives a principal from a token's claims, so that a
@@ -220,6 +223,10 @@ func (s *Service) principalFromClaims(ctx context.Context, c Claims) (principal,
 		})
 		if err != nil {
 			return principal{}, fmt.Errorf("token %s: %w", c.Subject, err)
+		}
+		if c.Generation != 0 && c.Generation != tk.CreatedAt.UnixNano() {
+			// Issued to an earlier token of the same name, since deleted.
+			return principal{}, fmt.Errorf("token %s was re-created since this token was issued", c.Subject)
 		}
 		return tokenPrincipal(tk, s.cfg.Now())
 	case KindEntra:
@@ -398,7 +405,7 @@ func (s *Service) Exchange(ctx context.Context, form url.Values, service string)
 }
 
 func (s *Service) issueRefresh(p principal, service string) (TokenResponse, error) {
-	rt, err := s.cfg.Signer.sign(Claims{Subject: p.Subject, Kind: p.Kind, Tenant: p.Tenant, Audience: service,
+	rt, err := s.cfg.Signer.sign(Claims{Subject: p.Subject, Kind: p.Kind, Tenant: p.Tenant, Generation: p.Generation, Audience: service,
 		GrantType: "refresh_token", Type: typRefresh}, RefreshTokenLifetime)
 	if err != nil {
 		return TokenResponse{}, err
@@ -407,7 +414,7 @@ func (s *Service) issueRefresh(p principal, service string) (TokenResponse, erro
 }
 
 func (s *Service) issueAccess(p principal, service, grantType string, scopes []route.Scope) (TokenResponse, error) {
-	at, err := s.cfg.Signer.sign(Claims{Subject: p.Subject, Kind: p.Kind, Tenant: p.Tenant, Audience: service,
+	at, err := s.cfg.Signer.sign(Claims{Subject: p.Subject, Kind: p.Kind, Tenant: p.Tenant, Generation: p.Generation, Audience: service,
 		GrantType: grantType, Type: typAccess, Access: p.Perms.Grant(scopes)}, AccessTokenLifetime)
 	if err != nil {
 		return TokenResponse{}, err

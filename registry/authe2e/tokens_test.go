@@ -318,10 +318,13 @@ func TestDeletedTokenStopsAtOnce(t *testing.T) {
 	t.Run("enabled again", works)
 	update(func(tx store.MetadataTx) error { return tx.DeleteToken(ctx, "tok-del") })
 	t.Run("deleted", stopped)
-	// A new token of the same name does not revive the old password.
+	// A new token of the same name revives neither the old password nor the
+	// tokens issued to the deleted one.
 	createToken(t, meta, "tok-del", scope("del/*", auth.ContentRead))
 	expectInvalidToken(t, "old password on a new token", do(t, srv.Client(), srv.URL,
 		get("/v2/del/app/manifests/v1").withBasic("tok-del", pw)))
+	expectInvalidToken(t, "old access token after re-creation", do(t, srv.Client(), srv.URL, pull))
+	expectEmpty401(t, "old refresh token after re-creation", do(t, srv.Client(), srv.URL, refresh))
 
 	t.Run("narrowed", func(t *testing.T) {
 		// Narrowing a token's scope map takes the removed actions from the access
