@@ -108,7 +108,7 @@ func (c *BlobClient) UploadBlob(ctx context.Context, name string, blob io.Reader
 			return done, err
 		}
 	}
-	u := &blobUpload{c: c, ctx: ctx, name: name, scopes: []string{repoScope(name, "pull,push")}, opts: o, h: alg.Hash(), total: -1}
+	u := &blobUpload{c: c, ctx: ctx, name: name, scopes: []string{repoScope(name, "pull,push")}, opts: o, alg: alg, h: alg.Hash(), total: -1}
 	if o.Size > 0 {
 		u.total = o.Size
 	}
@@ -163,6 +163,7 @@ type blobUpload struct {
 	name   string
 	scopes []string
 	opts   UploadBlobOptions
+	alg    digest.Algorithm
 	h      hash.Hash // of everything read from the source, each byte once
 	total  int64     // for Progress: opts.Size or -1
 	loc    *url.URL  // the session's current Location; nil before POST
@@ -273,35 +274,6 @@ func (u *blobUpload) follow(resp *http.Response) error {
 	return nil
 }
 
-// newRequest builds a request to the session's location, with extra query values.
-func (u *blobUpload) newRequest(method string, q url.Values, body []byte, contentRange string) (*http.Request, error) {
-	target := *u.loc
-	if q != nil {
-		qq := target.Query()
-		for k, v := range q {
-			qq[k] = v
-		}
-		target.RawQuery = qq.Encode()
-	}
-	req, err := runtime.NewRequest(u.ctx, method, target.String())
-	if err != nil {
-		return nil, err
-	}
-	withScopes(req, u.scopes...)
-	req.Raw().Header.Set("Accept", "application/json")
-	if contentRange != "" {
-		req.Raw().Header.Set("Content-Range", contentRange)
-	}
-	if len(body) > 0 {
-		// A seekable body: the retry and authentication policies rewind it to resend
-		// the chunk from the buffer.
-		if err := req.SetBody(streaming.NopCloser(bytes.NewReader(body)), "application/octet-stream"); err != nil {
-			return nil, err
-		}
-	}
-	return req.Raw(), nil
-}
-
 // patch sends one chunk, at offset u.sent.
 func (u *blobUpload) patch(chunk []byte) error {
 	start := u.sent
@@ -324,8 +296,8 @@ func (u *blobUpload) patch(chunk []byte) error {
 	}
 	switch {
 	case runtime.HasStatusCode(resp, http.StatusAccepted, http.StatusNoContent):
-		// 202 is the standard answer; older registries (go-containerregistry before
-		// v0.20) answer 204, which is as good.
+		// 202 is the standard answer; some registries (older go-containerregistry
+		// releases) answer 204, which means the same.
 		drainAndClose(resp)
 	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
 		// The registry disagrees about the offset. That happens when a retry resent a
@@ -350,28 +322,25 @@ func (u *blobUpload) patch(chunk []byte) error {
 // holds asks the registry how much of the session it has and reports whether that
 // is exactly size bytes, following the session's new Location.
 func (u *blobUpload) holds(size int64) bool {
-	st, err := u.c.GetUploadStatus(u.ctx, u.loc.String(), nil)
-	if err != nil || st.Range == nil {
+	resp, err := send(u.ctx, u.c.pl, http.MethodGet, u.loc.String(), u.scopes, nil, "", false, http.StatusNoContent)
+	if err != nil {
 		return false
 	}
-	_, last, ok := strings.Cut(strings.TrimPrefix(*st.Range, "bytes="), "-")
+	drainAndClose(resp)
+	_, last, ok := strings.Cut(strings.TrimPrefix(resp.Header.Get("Range"), "bytes="), "-")
 	n, perr := strconv.ParseInt(last, 10, 64)
-	if !ok || perr != nil || n+1 != size {
+	// "0-0" means both "nothing" and "one byte", so a size of 1 cannot be confirmed.
+	if !ok || perr != nil || n+1 != size || size < 2 {
 		return false
 	}
-	if st.Location != nil {
-		if l, err := u.c.resolveLocation(*st.Location); err == nil {
-			u.loc = l
-		}
-	}
-	return true
+	return u.follow(resp) == nil
 }
 
 // finish checks what was read and sends the completing PUT with the last chunk.
 func (u *blobUpload) finish(last []byte) (UploadBlobResponse, error) {
 	var res UploadBlobResponse
 	size := u.sent + int64(len(last))
-	got := digest.NewDigest(digest.Algorithm(strings.SplitN(u.digestAlg(), ":", 2)[0]), u.h)
+	got := digest.NewDigest(u.alg, u.h)
 	if u.opts.Digest != "" && string(got) != u.opts.Digest {
 		return res, fmt.Errorf("content is %s, expected %s: %w", got, u.opts.Digest, ErrMismatchedHash)
 	}
@@ -415,14 +384,6 @@ func (u *blobUpload) finish(last []byte) (UploadBlobResponse, error) {
 	u.sent = size
 	u.progress(size) // the total is known now, even if it was not before
 	return UploadBlobResponse{Digest: string(got), Size: size}, nil
-}
-
-// digestAlg returns the algorithm prefix of the digest being computed.
-func (u *blobUpload) digestAlg() string {
-	if u.opts.Digest != "" {
-		return u.opts.Digest
-	}
-	return string(digest.SHA256)
 }
 
 // stored reports whether the repository holds blob d.
@@ -525,13 +486,29 @@ type blobReader struct {
 	h      hash.Hash
 	opts   DownloadBlobOptions
 
-	mu      sync.Mutex // Close may come from another goroutine than Read
-	body    io.ReadCloser
+	// mu guards body and closed only: Close may come from another goroutine to
+	// abort a Read blocked on the network, so Read must not hold it while reading.
+	mu     sync.Mutex
+	body   io.ReadCloser
+	closed bool
+
+	// The reading goroutine's state.
 	size    int64 // -1 if unknown
 	offset  int64 // bytes returned so far
 	resumes int
 	err     error // sticky: io.EOF after validation, or the failure
-	closed  bool
+}
+
+var errBodyClosed = errors.New("acr: read on closed blob body")
+
+// current returns the body to read from, or errBodyClosed.
+func (r *blobReader) current() (io.ReadCloser, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, errBodyClosed
+	}
+	return r.body, nil
 }
 
 // get sends a GET for the blob, with rangeHeader if not empty.
@@ -551,19 +528,18 @@ func (r *blobReader) get(rangeHeader string) (*http.Response, error) {
 
 // Read implements io.Reader.
 func (r *blobReader) Read(p []byte) (int, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	for {
 		if r.err != nil {
 			return 0, r.err
 		}
-		if r.closed {
-			return 0, errors.New("acr: read on closed blob body")
+		body, err := r.current()
+		if err != nil {
+			return 0, err
 		}
 		if len(p) == 0 {
 			return 0, nil
 		}
-		n, err := r.body.Read(p)
+		n, err := body.Read(p)
 		if r.size >= 0 && r.offset+int64(n) > r.size {
 			r.err = fmt.Errorf("acr: blob %s is longer than its Content-Length %d", r.digest, r.size)
 			return 0, r.err
@@ -580,7 +556,11 @@ func (r *blobReader) Read(p []byte) (int, error) {
 			r.err = r.validate()
 			return n, r.err
 		}
-		// The body ended early or broke: resume from where it stopped.
+		// The body ended early or broke: resume from where it stopped, unless the
+		// caller stopped it.
+		if _, cerr := r.current(); cerr != nil {
+			return n, cerr
+		}
 		if cerr := r.ctx.Err(); cerr != nil {
 			r.err = fmt.Errorf("acr: download blob %s: %w", r.digest, cerr)
 			return n, r.err
@@ -615,8 +595,9 @@ func (r *blobReader) validate() error {
 // range is closed when the size is known: some registries (go-containerregistry's)
 // understand only "bytes=a-b", and every server that understands "a-" understands it.
 func (r *blobReader) resume() error {
-	r.body.Close()
-	r.body = http.NoBody
+	if body, err := r.current(); err == nil {
+		body.Close() // free the broken connection before opening another
+	}
 	rng := fmt.Sprintf("bytes=%d-", r.offset)
 	if r.size >= 0 {
 		rng = fmt.Sprintf("bytes=%d-%d", r.offset, r.size-1)
@@ -648,6 +629,12 @@ func (r *blobReader) resume() error {
 		}
 	default:
 		return newResponseError(resp)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		resp.Body.Close()
+		return errBodyClosed
 	}
 	r.body = resp.Body
 	return nil
