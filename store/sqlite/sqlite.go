@@ -15,8 +15,10 @@
 // lock up to the busy timeout. Views run on a separate pool of read-only connections
 // and proceed in parallel with each other and with the writer.
 //
-// The schema is versioned (table schema_migrations) and migrated forward on Open. Its
-// SQL is kept portable so that a PostgreSQL store can share it.
+// The schema is versioned (table schema_migrations) and migrated forward on Open. The
+// schema and the queries are shared with the PostgreSQL store (store/postgres), in
+// store/internal/sqlstore; this package adds what is SQLite's own: opening the file,
+// the connection settings and the single-writer discipline.
 package sqlite
 
 import (
@@ -35,6 +37,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/acre-dev/acre/store"
+	"github.com/acre-dev/acre/store/internal/sqlstore"
 )
 
 const (
@@ -61,6 +64,8 @@ type Store struct {
 	// read has several query_only connections for Views, which WAL lets run
 	// alongside the writer.
 	read *sql.DB
+	// dialect tells the shared queries how SQLite reports errors.
+	dialect sqlstore.Dialect
 }
 
 var _ store.MetadataStore = (*Store)(nil)
@@ -113,7 +118,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite store: open %s: journal mode is %q, want wal", abs, mode)
 	}
 
-	if err := migrate(ctx, write, migrations(sqliteDialect())); err != nil {
+	// Migration transactions start with BEGIN IMMEDIATE (the pool's _txlock), which
+	// takes the write lock: that excludes any other process migrating the same file.
+	begin := func(ctx context.Context) (*sql.Tx, error) { return write.BeginTx(ctx, nil) }
+	if err := sqlstore.Migrate(ctx, sqlstore.Migrations(sqliteDialect()), begin); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("sqlite store: migrate %s: %w", abs, err)
 	}
@@ -137,7 +145,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		write.Close()
 		return nil, fmt.Errorf("sqlite store: open %s: %w", abs, err)
 	}
-	return &Store{write: write, read: read}, nil
+	return &Store{write: write, read: read, dialect: sqliteDialect()}, nil
 }
 
 // createFile creates the database file with private permissions if it does not
@@ -174,57 +182,6 @@ func cloneValues(v url.Values) url.Values {
 	return c
 }
 
-// migrate applies the migrations the database has not applied yet, each in its own
-// transaction together with the record of its version, so that a crash leaves the
-// schema at a recorded version and a restart resumes from there. Each version is
-// checked inside its transaction (which holds the write lock from its start) so that
-// two processes opening a new database at once cannot both apply it.
-func migrate(ctx context.Context, db *sql.DB, steps []string) error {
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-	version    BIGINT NOT NULL PRIMARY KEY,
-	applied_at BIGINT NOT NULL
-)`); err != nil {
-		return fmt.Errorf("create schema_migrations: %w", err)
-	}
-	var current int64
-	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
-		return fmt.Errorf("read schema version: %w", err)
-	}
-	if current > int64(len(steps)) {
-		return fmt.Errorf("database schema version %d is newer than the newest known version %d", current, len(steps))
-	}
-	for i := current; i < int64(len(steps)); i++ {
-		if err := applyMigration(ctx, db, i+1, steps[i]); err != nil {
-			return fmt.Errorf("schema version %d: %w", i+1, err)
-		}
-	}
-	return nil
-}
-
-// applyMigration applies one migration unless it has been applied meanwhile.
-func applyMigration(ctx context.Context, db *sql.DB, version int64, step string) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback() // after Commit a no-op
-	var applied bool
-	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`, version).Scan(&applied); err != nil {
-		return err
-	}
-	if applied {
-		return nil
-	}
-	if _, err := tx.ExecContext(ctx, step); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`,
-		version, time.Now().UnixNano()); err != nil {
-		return err
-	}
-	return tx.Commit()
-}
-
 // View runs fn in a read-only transaction, which sees one consistent snapshot of the
 // database for its whole duration.
 func (s *Store) View(ctx context.Context, fn func(tx store.MetadataTx) error) error {
@@ -235,7 +192,7 @@ func (s *Store) View(ctx context.Context, fn func(tx store.MetadataTx) error) er
 	// A read transaction has nothing to commit; rolling back also guarantees that
 	// nothing is ever persisted from a View.
 	defer sqlTx.Rollback()
-	return fn(&tx{tx: sqlTx})
+	return fn(sqlstore.NewTx(sqlTx, s.dialect))
 }
 
 // Update runs fn in a read-write transaction and commits it if fn returns nil; if
@@ -255,7 +212,7 @@ func (s *Store) Update(ctx context.Context, fn func(tx store.MetadataTx) error) 
 			_ = sqlTx.Rollback()
 		}
 	}()
-	if err := fn(&tx{tx: sqlTx}); err != nil {
+	if err := fn(sqlstore.NewTx(sqlTx, s.dialect)); err != nil {
 		return err
 	}
 	committed = true // database/sql ends the transaction even when Commit fails

@@ -13,6 +13,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/acre-dev/acre/store"
+	"github.com/acre-dev/acre/store/internal/sqlstore"
 	"github.com/acre-dev/acre/store/storetest"
 )
 
@@ -65,7 +66,7 @@ func TestReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sub", "dir", "metadata.db") // the directory is created
 	now := time.Date(2024, 1, 2, 3, 4, 5, 6, time.UTC)
 	var wantVersions []int64
-	for i := range migrations(sqliteDialect()) {
+	for i := range sqlstore.Migrations(sqliteDialect()) {
 		wantVersions = append(wantVersions, int64(i+1))
 	}
 
@@ -243,6 +244,8 @@ func TestUpdateTakesWriteLockAtBegin(t *testing.T) {
 // TestQueryPlans checks with EXPLAIN QUERY PLAN that every listing query walks an
 // index in the order of the listing (no sort of the whole set, which would make a
 // page cost O(repository)), and that cursors are index ranges rather than filters.
+// The cases are the shared queries' (sqlstore.PlanCases), so the PostgreSQL store
+// checks the very same statements.
 func TestQueryPlans(t *testing.T) {
 	s := openTemp(t)
 	ctx := t.Context()
@@ -277,93 +280,54 @@ func TestQueryPlans(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	type planCase struct {
-		name string
-		q    *query
-		// want are substrings the plan must contain, e.g. the index and its range.
-		want []string
-	}
-	var cases []planCase
-	for _, l := range []listing{tagListing(), manifestListing()} {
-		byKey := "USING INDEX sqlite_autoindex_" + l.table + "_1"
-		byTime := "USING INDEX " + l.table + "_updated"
-		for _, listable := range []bool{false, true} {
-			for _, order := range []store.Order{store.OrderNone, store.OrderTimeAsc, store.OrderTimeDesc} {
-				index := byTime
-				if order == store.OrderNone {
-					index = byKey
-				}
-				name := fmt.Sprintf("%s/order=%d/listable=%v", l.table, order, listable)
-				opts := store.ListOptions{Order: order, Limit: 3, ListableOnly: listable}
-				cases = append(cases, planCase{name + "/first", l.pageQuery(1, opts, cursor{}), []string{index}})
-
-				opts.After = "x"
-				rangeWant := l.key + ">?"
-				switch order {
-				case store.OrderTimeAsc:
-					rangeWant = "(updated_at," + l.key + ")>(?,?)"
-				case store.OrderTimeDesc:
-					rangeWant = "(updated_at," + l.key + ")<(?,?)"
-				}
-				cases = append(cases, planCase{name + "/after", l.pageQuery(1, opts, cursor{updated: 1, key: "x"}),
-					[]string{index, rangeWant}})
-				if order != store.OrderNone {
-					// SQLite shows >= and <= ranges like > and <.
-					cases = append(cases, planCase{name + "/after-inclusive",
-						l.pageQuery(1, opts, cursor{updated: 1, key: "x", inclusive: true}),
-						[]string{index, rangeWant}})
-					cmp := ">?"
-					if order == store.OrderTimeDesc {
-						cmp = "<?"
-					}
-					cases = append(cases, planCase{name + "/fallback", l.fallbackQuery(1, opts), []string{byKey, l.key + cmp}})
-				}
-			}
-		}
-	}
-	// The digest filter of tags, lexical order.
-	cases = append(cases, planCase{"tags/digest", tagListing().pageQuery(1,
-		store.ListOptions{Digest: "sha256:x", After: "t", Limit: 3}, cursor{}),
-		[]string{"USING INDEX tags_digest", "name>?"}})
-	// Referrers, uploads and blobs.
-	cases = append(cases,
-		planCase{"referrers", fixedQuery(referrersQuery, 1, "s"), []string{"USING INDEX manifests_subject"}},
-		planCase{"uploads", uploadsQuery(time.Unix(5, 0), 10), []string{"USING INDEX uploads_updated (updated_at<?)"}},
-		planCase{"find blob", fixedQuery(findBlobQuery, "d"), []string{"USING INDEX blob_links_digest"}},
-	)
-
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			plan := explain(t, s, c.q)
-			t.Logf("%s\n%s", c.q.sb.String(), plan)
+	for _, c := range sqlstore.PlanCases(1) {
+		t.Run(c.Name, func(t *testing.T) {
+			plan := explain(t, s, c.SQL, c.Args)
+			t.Logf("%s\n%s", c.SQL, plan)
 			if strings.Contains(plan, "TEMP B-TREE") {
-				t.Errorf("plan sorts:\n%s\nquery: %s", plan, c.q.sb.String())
+				t.Errorf("plan sorts:\n%s\nquery: %s", plan, c.SQL)
 			}
 			if strings.Contains(plan, "SCAN ") {
-				t.Errorf("plan scans a whole table or index:\n%s\nquery: %s", plan, c.q.sb.String())
+				t.Errorf("plan scans a whole table or index:\n%s\nquery: %s", plan, c.SQL)
 			}
-			for _, w := range c.want {
+			for _, w := range planWants(c) {
 				if !strings.Contains(plan, w) {
-					t.Errorf("plan lacks %q:\n%s\nquery: %s", w, plan, c.q.sb.String())
+					t.Errorf("plan lacks %q:\n%s\nquery: %s", w, plan, c.SQL)
 				}
 			}
 		})
 	}
 }
 
-// fixedQuery returns a query of constant text.
-func fixedQuery(text string, args ...any) *query {
-	q := &query{args: args}
-	q.add(text)
-	return q
+// planWants returns substrings SQLite's plan for c must contain: the index, and its
+// range as SQLite prints it, e.g. "name>?" or "(updated_at,name)<(?,?)".
+func planWants(c sqlstore.PlanCase) []string {
+	index := c.Index
+	if index == "" {
+		// The primary key of a table with a non-integer key, or the UNIQUE of
+		// repositories.name, is SQLite's first automatic index.
+		index = "sqlite_autoindex_" + c.Table + "_1"
+	}
+	wants := []string{"USING INDEX " + index}
+	if len(c.Bound) > 0 {
+		// SQLite shows >= and <= ranges like > and <.
+		cmp := strings.TrimSuffix(c.Cmp, "=")
+		if len(c.Bound) == 1 {
+			wants = append(wants, c.Bound[0]+cmp+"?")
+		} else {
+			params := strings.TrimSuffix(strings.Repeat("?,", len(c.Bound)), ",")
+			wants = append(wants, "("+strings.Join(c.Bound, ",")+")"+cmp+"("+params+")")
+		}
+	}
+	return wants
 }
 
-// explain returns the EXPLAIN QUERY PLAN of q, one step per line.
-func explain(t *testing.T, s *Store, q *query) string {
+// explain returns the EXPLAIN QUERY PLAN of a statement, one step per line.
+func explain(t *testing.T, s *Store, query string, args []any) string {
 	t.Helper()
-	rows, err := s.read.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+q.sb.String(), q.args...)
+	rows, err := s.read.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+query, args...)
 	if err != nil {
-		t.Fatalf("EXPLAIN QUERY PLAN: %v\nquery: %s", err, q.sb.String())
+		t.Fatalf("EXPLAIN QUERY PLAN: %v\nquery: %s", err, query)
 	}
 	defer rows.Close()
 	var lines []string

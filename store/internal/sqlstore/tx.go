@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -11,23 +11,80 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
-	sqlite "modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/acre-dev/acre/store"
 )
 
-// tx implements store.MetadataTx on one database/sql transaction.
+// Tx implements store.MetadataTx on one database/sql transaction, for every engine.
 //
 // Every statement uses $N placeholders, which SQLite binds by position and which are
-// PostgreSQL's native syntax, so the statements can be shared with a PostgreSQL store.
-type tx struct {
-	tx *sql.Tx
+// PostgreSQL's native syntax, and otherwise only SQL that both engines read alike
+// (ON CONFLICT upserts, row-value comparisons, boolean columns), so that the
+// statements are written once.
+//
+// Tx remembers the first error the database returned (Failure), because on some
+// engines that error decides what the caller of a transaction must do even when fn
+// handled or replaced it: PostgreSQL aborts a transaction at its first failed
+// statement, and a serialization failure means "run the transaction again".
+type Tx struct {
+	tx      *sql.Tx
+	dialect Dialect
+	failure error
 }
 
-var _ store.MetadataTx = (*tx)(nil)
+var _ store.MetadataTx = (*Tx)(nil)
 
-// rowScanner is what *sql.Row and *sql.Rows have in common.
+// NewTx returns a store.MetadataTx that runs its statements in tx, reading the
+// engine's errors as dialect says.
+func NewTx(tx *sql.Tx, dialect Dialect) *Tx {
+	return &Tx{tx: tx, dialect: dialect}
+}
+
+// Failure returns the first error a statement of the transaction failed with, or
+// nil. A missing row (sql.ErrNoRows) is an answer, not a failure.
+func (t *Tx) Failure() error { return t.failure }
+
+// note records err as the transaction's failure if it is the first one.
+func (t *Tx) note(err error) {
+	if err != nil && t.failure == nil && !errors.Is(err, sql.ErrNoRows) {
+		t.failure = err
+	}
+}
+
+// exec runs a statement that returns no rows.
+func (t *Tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	res, err := t.tx.ExecContext(ctx, query, args...)
+	t.note(err)
+	return res, err
+}
+
+// query runs a statement that returns rows; read them with collect.
+func (t *Tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	rows, err := t.tx.QueryContext(ctx, query, args...)
+	t.note(err)
+	return rows, err
+}
+
+// queryRow runs a statement that returns at most one row. Its error, if any, comes
+// from Scan (an engine may report a failed statement only when the row is read).
+func (t *Tx) queryRow(ctx context.Context, query string, args ...any) rowScanner {
+	return row{row: t.tx.QueryRowContext(ctx, query, args...), tx: t}
+}
+
+// row is a *sql.Row whose Scan errors are noted in its transaction.
+type row struct {
+	row *sql.Row
+	tx  *Tx
+}
+
+// Scan scans the row, noting a failure.
+func (r row) Scan(dest ...any) error {
+	err := r.row.Scan(dest...)
+	r.tx.note(err)
+	return err
+}
+
+// rowScanner is what *sql.Row, row and *sql.Rows have in common.
 type rowScanner interface {
 	Scan(dest ...any) error
 }
@@ -48,13 +105,6 @@ func fromNanos(n int64) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, n).UTC()
-}
-
-// isForeignKeyViolation reports whether err is SQLite's foreign key failure, which
-// for the tables here means that the repository a row belongs to does not exist.
-func isForeignKeyViolation(err error) bool {
-	var e *sqlite.Error
-	return errors.As(err, &e) && e.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
 }
 
 // notFoundIfNone turns a missing row into store.ErrNotFound, described by what.
@@ -123,8 +173,8 @@ func scanRepository(s rowScanner) (store.Repository, error) {
 }
 
 // Repository returns a repository by name.
-func (t *tx) Repository(ctx context.Context, name string) (store.Repository, error) {
-	r, err := scanRepository(t.tx.QueryRowContext(ctx,
+func (t *Tx) Repository(ctx context.Context, name string) (store.Repository, error) {
+	r, err := scanRepository(t.queryRow(ctx,
 		`SELECT `+repositoryColumns+` FROM repositories WHERE name = $1`, name))
 	if err != nil {
 		return store.Repository{}, notFoundIfNone(err, "repository "+name)
@@ -135,12 +185,12 @@ func (t *tx) Repository(ctx context.Context, name string) (store.Repository, err
 // CreateRepository returns the named repository, creating it if needed. The insert
 // tolerates a concurrent creation (ON CONFLICT DO NOTHING) so that the same statements
 // are race-free on a multi-writer database too.
-func (t *tx) CreateRepository(ctx context.Context, name string, now time.Time) (store.Repository, error) {
+func (t *Tx) CreateRepository(ctx context.Context, name string, now time.Time) (store.Repository, error) {
 	r, err := t.Repository(ctx, name)
 	if !errors.Is(err, store.ErrNotFound) {
 		return r, err
 	}
-	if _, err := t.tx.ExecContext(ctx,
+	if _, err := t.exec(ctx,
 		`INSERT INTO repositories (name, created_at, updated_at) VALUES ($1, $2, $2)
 		ON CONFLICT (name) DO NOTHING`, name, toNanos(now)); err != nil {
 		return store.Repository{}, fmt.Errorf("create repository %s: %w", name, err)
@@ -149,8 +199,8 @@ func (t *tx) CreateRepository(ctx context.Context, name string, now time.Time) (
 }
 
 // UpdateRepository stores UpdatedAt and Attributes of repo.
-func (t *tx) UpdateRepository(ctx context.Context, repo store.Repository) error {
-	res, err := t.tx.ExecContext(ctx, `UPDATE repositories SET updated_at = $2,
+func (t *Tx) UpdateRepository(ctx context.Context, repo store.Repository) error {
+	res, err := t.exec(ctx, `UPDATE repositories SET updated_at = $2,
 		delete_enabled = $3, write_enabled = $4, read_enabled = $5, list_enabled = $6
 		WHERE id = $1`,
 		repo.ID, toNanos(repo.UpdatedAt),
@@ -160,31 +210,37 @@ func (t *tx) UpdateRepository(ctx context.Context, repo store.Repository) error 
 
 // DeleteRepository deletes a repository; the foreign keys cascade to its manifests,
 // tags and blob links.
-func (t *tx) DeleteRepository(ctx context.Context, id int64) error {
-	res, err := t.tx.ExecContext(ctx, `DELETE FROM repositories WHERE id = $1`, id)
+func (t *Tx) DeleteRepository(ctx context.Context, id int64) error {
+	res, err := t.exec(ctx, `DELETE FROM repositories WHERE id = $1`, id)
 	return expectOne(res, err, fmt.Sprintf("repository %d", id))
 }
 
 // ListRepositories lists repositories by name, a keyset scan of the unique index
 // on name.
-func (t *tx) ListRepositories(ctx context.Context, opts store.ListOptions) ([]store.Repository, error) {
-	var q query
+func (t *Tx) ListRepositories(ctx context.Context, opts store.ListOptions) ([]store.Repository, error) {
+	q := repositoriesQuery(opts)
+	rows, err := t.query(ctx, q.sb.String(), q.args...)
+	if err != nil {
+		return nil, fmt.Errorf("list repositories: %w", err)
+	}
+	return collect(t, rows, scanRepository, "list repositories")
+}
+
+// repositoriesQuery selects one page of repositories.
+func repositoriesQuery(opts store.ListOptions) *query {
+	q := &query{}
 	q.add(`SELECT `, repositoryColumns, ` FROM repositories WHERE name > `, q.arg(opts.After))
 	if opts.ListableOnly {
 		q.add(` AND list_enabled`)
 	}
 	q.add(` ORDER BY name`)
 	q.limit(opts.Limit)
-	rows, err := t.tx.QueryContext(ctx, q.sb.String(), q.args...)
-	if err != nil {
-		return nil, fmt.Errorf("list repositories: %w", err)
-	}
-	return collect(rows, scanRepository, "list repositories")
+	return q
 }
 
 // CountRepository returns the number of manifests and tags in a repository.
-func (t *tx) CountRepository(ctx context.Context, id int64) (manifests, tags int, err error) {
-	err = t.tx.QueryRowContext(ctx, `SELECT
+func (t *Tx) CountRepository(ctx context.Context, id int64) (manifests, tags int, err error) {
+	err = t.queryRow(ctx, `SELECT
 		(SELECT COUNT(*) FROM manifests WHERE repository_id = $1),
 		(SELECT COUNT(*) FROM tags WHERE repository_id = $1)
 		FROM repositories WHERE id = $1`, id).Scan(&manifests, &tags)
@@ -194,18 +250,20 @@ func (t *tx) CountRepository(ctx context.Context, id int64) (manifests, tags int
 	return manifests, tags, nil
 }
 
-// collect reads every row of rows with scan and closes rows.
-func collect[T any](rows *sql.Rows, scan func(rowScanner) (T, error), what string) ([]T, error) {
+// collect reads every row of rows with scan and closes rows, noting a failure in t.
+func collect[T any](t *Tx, rows *sql.Rows, scan func(rowScanner) (T, error), what string) ([]T, error) {
 	defer rows.Close()
 	var out []T
 	for rows.Next() {
 		v, err := scan(rows)
 		if err != nil {
+			t.note(err)
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		out = append(out, v)
 	}
 	if err := rows.Err(); err != nil {
+		t.note(err)
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return out, nil
@@ -226,8 +284,8 @@ func scanBlob(s rowScanner) (store.BlobLink, error) {
 }
 
 // Blob returns a repository's link to a blob.
-func (t *tx) Blob(ctx context.Context, repoID int64, dgst digest.Digest) (store.BlobLink, error) {
-	b, err := scanBlob(t.tx.QueryRowContext(ctx,
+func (t *Tx) Blob(ctx context.Context, repoID int64, dgst digest.Digest) (store.BlobLink, error) {
+	b, err := scanBlob(t.queryRow(ctx,
 		`SELECT `+blobColumns+` FROM blob_links WHERE repository_id = $1 AND digest = $2`, repoID, string(dgst)))
 	if err != nil {
 		return store.BlobLink{}, notFoundIfNone(err, "blob "+string(dgst))
@@ -240,8 +298,8 @@ const findBlobQuery = `SELECT ` + blobColumns + ` FROM blob_links WHERE digest =
 
 // FindBlob returns a link to the blob from any repository: the one with the lowest
 // repository ID, so that the answer does not change from call to call.
-func (t *tx) FindBlob(ctx context.Context, dgst digest.Digest) (store.BlobLink, error) {
-	b, err := scanBlob(t.tx.QueryRowContext(ctx, findBlobQuery, string(dgst)))
+func (t *Tx) FindBlob(ctx context.Context, dgst digest.Digest) (store.BlobLink, error) {
+	b, err := scanBlob(t.queryRow(ctx, findBlobQuery, string(dgst)))
 	if err != nil {
 		return store.BlobLink{}, notFoundIfNone(err, "blob "+string(dgst))
 	}
@@ -250,20 +308,20 @@ func (t *tx) FindBlob(ctx context.Context, dgst digest.Digest) (store.BlobLink, 
 
 // PutBlob links a blob into a repository. An existing link is kept as it is (with
 // its original CreatedAt): linking again is not an error.
-func (t *tx) PutBlob(ctx context.Context, link store.BlobLink) error {
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO blob_links (`+blobColumns+`) VALUES ($1, $2, $3, $4)
+func (t *Tx) PutBlob(ctx context.Context, link store.BlobLink) error {
+	_, err := t.exec(ctx, `INSERT INTO blob_links (`+blobColumns+`) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (repository_id, digest) DO NOTHING`,
 		link.RepositoryID, string(link.Digest), link.Size, toNanos(link.CreatedAt))
-	return putError(err, "put blob "+string(link.Digest), link.RepositoryID)
+	return t.putError(err, "put blob "+string(link.Digest), link.RepositoryID)
 }
 
 // putError describes the failure of an insert into a repository's table, turning
 // the foreign key failure of a missing repository into store.ErrNotFound.
-func putError(err error, what string, repoID int64) error {
+func (t *Tx) putError(err error, what string, repoID int64) error {
 	switch {
 	case err == nil:
 		return nil
-	case isForeignKeyViolation(err):
+	case t.dialect.IsForeignKeyViolation(err):
 		return fmt.Errorf("%s: repository %d: %w", what, repoID, store.ErrNotFound)
 	default:
 		return fmt.Errorf("%s: %w", what, err)
@@ -271,16 +329,16 @@ func putError(err error, what string, repoID int64) error {
 }
 
 // DeleteBlob removes a repository's link to a blob.
-func (t *tx) DeleteBlob(ctx context.Context, repoID int64, dgst digest.Digest) error {
-	res, err := t.tx.ExecContext(ctx, `DELETE FROM blob_links WHERE repository_id = $1 AND digest = $2`,
+func (t *Tx) DeleteBlob(ctx context.Context, repoID int64, dgst digest.Digest) error {
+	res, err := t.exec(ctx, `DELETE FROM blob_links WHERE repository_id = $1 AND digest = $2`,
 		repoID, string(dgst))
 	return expectOne(res, err, "blob "+string(dgst))
 }
 
 // BlobLinked reports whether any repository links the blob.
-func (t *tx) BlobLinked(ctx context.Context, dgst digest.Digest) (bool, error) {
+func (t *Tx) BlobLinked(ctx context.Context, dgst digest.Digest) (bool, error) {
 	var linked bool
-	if err := t.tx.QueryRowContext(ctx,
+	if err := t.queryRow(ctx,
 		`SELECT EXISTS (SELECT 1 FROM blob_links WHERE digest = $1)`, string(dgst)).Scan(&linked); err != nil {
 		return false, fmt.Errorf("blob %s: %w", dgst, err)
 	}
@@ -322,8 +380,8 @@ func scanManifest(s rowScanner, withContent bool) (store.Manifest, error) {
 func scanManifestNoContent(s rowScanner) (store.Manifest, error) { return scanManifest(s, false) }
 
 // Manifest returns a manifest by digest, with its content.
-func (t *tx) Manifest(ctx context.Context, repoID int64, dgst digest.Digest) (store.Manifest, error) {
-	m, err := scanManifest(t.tx.QueryRowContext(ctx,
+func (t *Tx) Manifest(ctx context.Context, repoID int64, dgst digest.Digest) (store.Manifest, error) {
+	m, err := scanManifest(t.queryRow(ctx,
 		`SELECT `+manifestColumns+`, content FROM manifests WHERE repository_id = $1 AND digest = $2`,
 		repoID, string(dgst)), true)
 	if err != nil {
@@ -334,7 +392,7 @@ func (t *tx) Manifest(ctx context.Context, repoID int64, dgst digest.Digest) (st
 
 // PutManifest inserts a manifest, or replaces every field of an existing one but
 // created_at.
-func (t *tx) PutManifest(ctx context.Context, m store.Manifest) error {
+func (t *Tx) PutManifest(ctx context.Context, m store.Manifest) error {
 	what := "put manifest " + string(m.Digest)
 	// Annotations are stored as JSON text (not a JSON column type) so that the
 	// schema stays the same on every engine; no annotations is the empty string.
@@ -350,7 +408,7 @@ func (t *tx) PutManifest(ctx context.Context, m store.Manifest) error {
 	if content == nil {
 		content = []byte{} // the column is NOT NULL; a nil slice would bind as NULL
 	}
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO manifests (`+manifestColumns+`, content)
+	_, err := t.exec(ctx, `INSERT INTO manifests (`+manifestColumns+`, content)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
 		ON CONFLICT (repository_id, digest) DO UPDATE SET
 			media_type = excluded.media_type,
@@ -372,18 +430,18 @@ func (t *tx) PutManifest(ctx context.Context, m store.Manifest) error {
 		m.RepositoryID, string(m.Digest), m.MediaType, m.ArtifactType, m.ConfigMediaType, string(m.Subject),
 		annotations, int64(len(content)), m.ImageSize, m.Architecture, m.OS, m.Variant, toNanos(m.CreatedAt), toNanos(m.UpdatedAt),
 		m.DeleteEnabled, m.WriteEnabled, m.ReadEnabled, m.ListEnabled, content)
-	return putError(err, what, m.RepositoryID)
+	return t.putError(err, what, m.RepositoryID)
 }
 
 // DeleteManifest deletes a manifest and the tags that point at it.
-func (t *tx) DeleteManifest(ctx context.Context, repoID int64, dgst digest.Digest) error {
+func (t *Tx) DeleteManifest(ctx context.Context, repoID int64, dgst digest.Digest) error {
 	what := "manifest " + string(dgst)
-	res, err := t.tx.ExecContext(ctx, `DELETE FROM manifests WHERE repository_id = $1 AND digest = $2`,
+	res, err := t.exec(ctx, `DELETE FROM manifests WHERE repository_id = $1 AND digest = $2`,
 		repoID, string(dgst))
 	if err := expectOne(res, err, what); err != nil {
 		return err
 	}
-	if _, err := t.tx.ExecContext(ctx, `DELETE FROM tags WHERE repository_id = $1 AND digest = $2`,
+	if _, err := t.exec(ctx, `DELETE FROM tags WHERE repository_id = $1 AND digest = $2`,
 		repoID, string(dgst)); err != nil {
 		return fmt.Errorf("%s: delete tags: %w", what, err)
 	}
@@ -391,13 +449,13 @@ func (t *tx) DeleteManifest(ctx context.Context, repoID int64, dgst digest.Diges
 }
 
 // ListManifests lists a repository's manifests, without Content.
-func (t *tx) ListManifests(ctx context.Context, repoID int64, opts store.ListOptions) ([]store.Manifest, error) {
+func (t *Tx) ListManifests(ctx context.Context, repoID int64, opts store.ListOptions) ([]store.Manifest, error) {
 	opts.Digest = "" // no digest filter on manifests: the digest is the key
 	rows, err := t.list(ctx, manifestListing(), repoID, opts)
 	if err != nil || rows == nil {
 		return nil, err
 	}
-	return collect(rows, scanManifestNoContent, "list manifests")
+	return collect(t, rows, scanManifestNoContent, "list manifests")
 }
 
 // referrersQuery selects the manifests of a subject, by digest.
@@ -406,15 +464,15 @@ const referrersQuery = `SELECT ` + manifestColumns + ` FROM manifests
 
 // Referrers lists the manifests whose subject is subject, by digest, along the
 // (repository_id, subject, digest) index.
-func (t *tx) Referrers(ctx context.Context, repoID int64, subject digest.Digest) ([]store.Manifest, error) {
+func (t *Tx) Referrers(ctx context.Context, repoID int64, subject digest.Digest) ([]store.Manifest, error) {
 	if subject == "" {
 		return nil, nil // the empty subject is stored for manifests that have none
 	}
-	rows, err := t.tx.QueryContext(ctx, referrersQuery, repoID, string(subject))
+	rows, err := t.query(ctx, referrersQuery, repoID, string(subject))
 	if err != nil {
 		return nil, fmt.Errorf("referrers of %s: %w", subject, err)
 	}
-	return collect(rows, scanManifestNoContent, "referrers of "+string(subject))
+	return collect(t, rows, scanManifestNoContent, "referrers of "+string(subject))
 }
 
 // --- tags ---
@@ -434,8 +492,8 @@ func scanTag(s rowScanner) (store.Tag, error) {
 }
 
 // Tag returns a tag by name.
-func (t *tx) Tag(ctx context.Context, repoID int64, name string) (store.Tag, error) {
-	tg, err := scanTag(t.tx.QueryRowContext(ctx,
+func (t *Tx) Tag(ctx context.Context, repoID int64, name string) (store.Tag, error) {
+	tg, err := scanTag(t.queryRow(ctx,
 		`SELECT `+tagColumns+` FROM tags WHERE repository_id = $1 AND name = $2`, repoID, name))
 	if err != nil {
 		return store.Tag{}, notFoundIfNone(err, "tag "+name)
@@ -444,8 +502,8 @@ func (t *tx) Tag(ctx context.Context, repoID int64, name string) (store.Tag, err
 }
 
 // PutTag inserts or replaces a tag, keeping created_at on replace.
-func (t *tx) PutTag(ctx context.Context, tg store.Tag) error {
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO tags (`+tagColumns+`)
+func (t *Tx) PutTag(ctx context.Context, tg store.Tag) error {
+	_, err := t.exec(ctx, `INSERT INTO tags (`+tagColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 		ON CONFLICT (repository_id, name) DO UPDATE SET
 			digest = excluded.digest,
@@ -456,22 +514,22 @@ func (t *tx) PutTag(ctx context.Context, tg store.Tag) error {
 			list_enabled = excluded.list_enabled`,
 		tg.RepositoryID, tg.Name, string(tg.Digest), toNanos(tg.CreatedAt), toNanos(tg.UpdatedAt),
 		tg.DeleteEnabled, tg.WriteEnabled, tg.ReadEnabled, tg.ListEnabled)
-	return putError(err, "put tag "+tg.Name, tg.RepositoryID)
+	return t.putError(err, "put tag "+tg.Name, tg.RepositoryID)
 }
 
 // DeleteTag deletes a tag.
-func (t *tx) DeleteTag(ctx context.Context, repoID int64, name string) error {
-	res, err := t.tx.ExecContext(ctx, `DELETE FROM tags WHERE repository_id = $1 AND name = $2`, repoID, name)
+func (t *Tx) DeleteTag(ctx context.Context, repoID int64, name string) error {
+	res, err := t.exec(ctx, `DELETE FROM tags WHERE repository_id = $1 AND name = $2`, repoID, name)
 	return expectOne(res, err, "tag "+name)
 }
 
 // ListTags lists a repository's tags.
-func (t *tx) ListTags(ctx context.Context, repoID int64, opts store.ListOptions) ([]store.Tag, error) {
+func (t *Tx) ListTags(ctx context.Context, repoID int64, opts store.ListOptions) ([]store.Tag, error) {
 	rows, err := t.list(ctx, tagListing(), repoID, opts)
 	if err != nil || rows == nil {
 		return nil, err
 	}
-	return collect(rows, scanTag, "list tags")
+	return collect(t, rows, scanTag, "list tags")
 }
 
 // --- keyset listing ---
@@ -565,7 +623,7 @@ func (l listing) fallbackQuery(repoID int64, opts store.ListOptions) *query {
 
 // list runs the query for one page and returns its rows, or nil rows (and nil
 // error) when the page is known to be empty without querying.
-func (t *tx) list(ctx context.Context, l listing, repoID int64, opts store.ListOptions) (*sql.Rows, error) {
+func (t *Tx) list(ctx context.Context, l listing, repoID int64, opts store.ListOptions) (*sql.Rows, error) {
 	what := "list " + l.table
 	var start cursor
 	if opts.After != "" && (opts.Order == store.OrderTimeAsc || opts.Order == store.OrderTimeDesc) {
@@ -579,7 +637,7 @@ func (t *tx) list(ctx context.Context, l listing, repoID int64, opts store.ListO
 		}
 	}
 	q := l.pageQuery(repoID, opts, start)
-	rows, err := t.tx.QueryContext(ctx, q.sb.String(), q.args...)
+	rows, err := t.query(ctx, q.sb.String(), q.args...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
@@ -601,8 +659,8 @@ func (t *tx) list(ctx context.Context, l listing, repoID int64, opts store.ListO
 // following pages continue without gap or repetition, and finding the row is one
 // O(log n) index lookup, so a made-up cursor costs no more than a real one. ok is
 // false if there is no such row: the page is empty.
-func (t *tx) cursor(ctx context.Context, l listing, repoID int64, opts store.ListOptions) (c cursor, ok bool, err error) {
-	err = t.tx.QueryRowContext(ctx, `SELECT updated_at FROM `+l.table+` WHERE repository_id = $1 AND `+l.key+` = $2`,
+func (t *Tx) cursor(ctx context.Context, l listing, repoID int64, opts store.ListOptions) (c cursor, ok bool, err error) {
+	err = t.queryRow(ctx, `SELECT updated_at FROM `+l.table+` WHERE repository_id = $1 AND `+l.key+` = $2`,
 		repoID, opts.After).Scan(&c.updated)
 	if err == nil {
 		c.key = opts.After
@@ -613,7 +671,7 @@ func (t *tx) cursor(ctx context.Context, l listing, repoID int64, opts store.Lis
 	}
 
 	q := l.fallbackQuery(repoID, opts)
-	err = t.tx.QueryRowContext(ctx, q.sb.String(), q.args...).Scan(&c.updated, &c.key)
+	err = t.queryRow(ctx, q.sb.String(), q.args...).Scan(&c.updated, &c.key)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return cursor{}, false, nil
@@ -640,8 +698,8 @@ func scanUpload(s rowScanner) (store.Upload, error) {
 }
 
 // Upload returns an upload session.
-func (t *tx) Upload(ctx context.Context, id string) (store.Upload, error) {
-	u, err := scanUpload(t.tx.QueryRowContext(ctx, `SELECT `+uploadColumns+` FROM uploads WHERE id = $1`, id))
+func (t *Tx) Upload(ctx context.Context, id string) (store.Upload, error) {
+	u, err := scanUpload(t.queryRow(ctx, `SELECT `+uploadColumns+` FROM uploads WHERE id = $1`, id))
 	if err != nil {
 		return store.Upload{}, notFoundIfNone(err, "upload "+id)
 	}
@@ -649,8 +707,8 @@ func (t *tx) Upload(ctx context.Context, id string) (store.Upload, error) {
 }
 
 // PutUpload inserts or replaces an upload session (every field).
-func (t *tx) PutUpload(ctx context.Context, u store.Upload) error {
-	if _, err := t.tx.ExecContext(ctx, `INSERT INTO uploads (`+uploadColumns+`) VALUES ($1, $2, $3, $4, $5, $6)
+func (t *Tx) PutUpload(ctx context.Context, u store.Upload) error {
+	if _, err := t.exec(ctx, `INSERT INTO uploads (`+uploadColumns+`) VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (id) DO UPDATE SET
 			repository = excluded.repository,
 			size = excluded.size,
@@ -664,8 +722,8 @@ func (t *tx) PutUpload(ctx context.Context, u store.Upload) error {
 }
 
 // DeleteUpload deletes an upload session; a missing one is not an error.
-func (t *tx) DeleteUpload(ctx context.Context, id string) error {
-	if _, err := t.tx.ExecContext(ctx, `DELETE FROM uploads WHERE id = $1`, id); err != nil {
+func (t *Tx) DeleteUpload(ctx context.Context, id string) error {
+	if _, err := t.exec(ctx, `DELETE FROM uploads WHERE id = $1`, id); err != nil {
 		return fmt.Errorf("delete upload %s: %w", id, err)
 	}
 	return nil
@@ -682,19 +740,21 @@ func uploadsQuery(updatedBefore time.Time, limit int) *query {
 
 // ListUploads lists the sessions last updated before updatedBefore, oldest first,
 // along the (updated_at, id) index. limit 0 (or less) means no limit.
-func (t *tx) ListUploads(ctx context.Context, updatedBefore time.Time, limit int) ([]store.Upload, error) {
+func (t *Tx) ListUploads(ctx context.Context, updatedBefore time.Time, limit int) ([]store.Upload, error) {
 	q := uploadsQuery(updatedBefore, limit)
-	rows, err := t.tx.QueryContext(ctx, q.sb.String(), q.args...)
+	rows, err := t.query(ctx, q.sb.String(), q.args...)
 	if err != nil {
 		return nil, fmt.Errorf("list uploads: %w", err)
 	}
-	return collect(rows, scanUpload, "list uploads")
+	return collect(t, rows, scanUpload, "list uploads")
 }
 
 // --- tokens ---
 
+// tokenColumns are the columns of a store.Token, in scanToken order.
 const tokenColumns = `name, enabled, created_at, expires_at, scopes, password1, password2`
 
+// scanToken scans tokenColumns.
 func scanToken(s rowScanner) (store.Token, error) {
 	var tk store.Token
 	var created, expires int64
@@ -716,8 +776,8 @@ func scanToken(s rowScanner) (store.Token, error) {
 }
 
 // Token returns a token by name.
-func (t *tx) Token(ctx context.Context, name string) (store.Token, error) {
-	tk, err := scanToken(t.tx.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE name = $1`, name))
+func (t *Tx) Token(ctx context.Context, name string) (store.Token, error) {
+	tk, err := scanToken(t.queryRow(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE name = $1`, name))
 	if err != nil {
 		return store.Token{}, notFoundIfNone(err, "token "+name)
 	}
@@ -725,7 +785,7 @@ func (t *tx) Token(ctx context.Context, name string) (store.Token, error) {
 }
 
 // PutToken inserts or replaces a token, keeping created_at on replace.
-func (t *tx) PutToken(ctx context.Context, tk store.Token) error {
+func (t *Tx) PutToken(ctx context.Context, tk store.Token) error {
 	if len(tk.PasswordHashes) > 2 {
 		return fmt.Errorf("put token %s: at most two passwords", tk.Name)
 	}
@@ -739,7 +799,7 @@ func (t *tx) PutToken(ctx context.Context, tk store.Token) error {
 	}
 	var p [2][]byte
 	copy(p[:], tk.PasswordHashes)
-	_, err = t.tx.ExecContext(ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
+	_, err = t.exec(ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (name) DO UPDATE SET
 			enabled = excluded.enabled,
 			expires_at = excluded.expires_at,
@@ -754,16 +814,16 @@ func (t *tx) PutToken(ctx context.Context, tk store.Token) error {
 }
 
 // DeleteToken deletes a token.
-func (t *tx) DeleteToken(ctx context.Context, name string) error {
-	res, err := t.tx.ExecContext(ctx, `DELETE FROM tokens WHERE name = $1`, name)
+func (t *Tx) DeleteToken(ctx context.Context, name string) error {
+	res, err := t.exec(ctx, `DELETE FROM tokens WHERE name = $1`, name)
 	return expectOne(res, err, "token "+name)
 }
 
 // ListTokens lists every token by name.
-func (t *tx) ListTokens(ctx context.Context) ([]store.Token, error) {
-	rows, err := t.tx.QueryContext(ctx, `SELECT `+tokenColumns+` FROM tokens ORDER BY name`)
+func (t *Tx) ListTokens(ctx context.Context) ([]store.Token, error) {
+	rows, err := t.query(ctx, `SELECT `+tokenColumns+` FROM tokens ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
-	return collect(rows, scanToken, "list tokens")
+	return collect(t, rows, scanToken, "list tokens")
 }
