@@ -103,9 +103,25 @@ func jsonBody(v any) (io.ReadSeekCloser, error) {
 
 // DeleteManifest deletes a manifest by digest, with the tags that point at it.
 // Deleting a manifest that does not exist succeeds.
+//
+// digest may also be a tag, which the official SDK does not allow: the tag is
+// resolved with ResolveManifest (a HEAD request, so it works on any registry) and
+// the manifest it names is deleted, with every tag that points at it. To remove
+// only the tag, use DeleteTag. A tag that does not exist is a manifest that does
+// not exist: deleting it succeeds.
 func (c *Client) DeleteManifest(ctx context.Context, name string, digest string, options *ClientDeleteManifestOptions) (ClientDeleteManifestResponse, error) {
 	if err := errors.Join(required("name", name), required("digest", digest)); err != nil {
 		return ClientDeleteManifestResponse{}, err
+	}
+	if !isDigestRef(digest) {
+		desc, err := c.ResolveManifest(ctx, name, digest)
+		if isNotFound(err) {
+			return ClientDeleteManifestResponse{}, nil
+		}
+		if err != nil {
+			return ClientDeleteManifestResponse{}, err
+		}
+		digest = string(desc.Digest)
 	}
 	_, err := send(ctx, c.pl, http.MethodDelete, c.endpoint+"/v2/"+escapeName(name)+"/manifests/"+url.PathEscape(digest),
 		[]string{repoScope(name, "delete")}, nil, "", false, http.StatusAccepted, http.StatusNotFound)
