@@ -26,7 +26,7 @@ type globalOptions struct {
 
 func addGlobalFlags(cmd *cobra.Command, g *globalOptions) {
 	f := cmd.PersistentFlags()
-	f.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
+	f.StringVar(&g.output, "output", "text", "output format: text or json")
 	f.BoolVar(&g.plainHTTP, "plain-http", false, "use plain HTTP for non-loopback registries (loopback hosts always use it)")
 	f.StringVarP(&g.username, "username", "u", "", "user name (overrides the stored credentials)")
 	f.StringVarP(&g.password, "password", "p", "", "password or token (prefer $ACRE_PASSWORD or acre login)")

@@ -71,7 +71,7 @@ was unavailable or throttled.`,
 	addGlobalFlags(root, g)
 	root.AddCommand(
 		newServeCommand(),
-		newTokenCommand(),
+		newTokenCommand(g),
 		newLoginCommand(g),
 		newLogoutCommand(),
 		newRepoCommand(g),
@@ -79,6 +79,9 @@ was unavailable or throttled.`,
 		newManifestCommand(g),
 		newLockCommand(g, true),
 		newLockCommand(g, false),
+		newPushCommand(g),
+		newPullCommand(g),
+		newCopyCommand(g),
 	)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	return root

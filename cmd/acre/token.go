@@ -18,7 +18,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func newTokenCommand() *cobra.Command {
+func newTokenCommand(g *globalOptions) *cobra.Command {
 	var data string
 	cmd := &cobra.Command{
 		Use:   "token",
@@ -32,7 +32,7 @@ at once. Use a token's name and password as credentials (docker login, Basic
 auth, or /oauth2/token).`,
 	}
 	cmd.PersistentFlags().StringVar(&data, "data", envDefault("ACRE_DATA", "./acre-data"), "the registry's data directory (env ACRE_DATA)")
-	cmd.AddCommand(newTokenCreateCommand(&data), newTokenListCommand(&data), newTokenDeleteCommand(&data))
+	cmd.AddCommand(newTokenCreateCommand(g, &data), newTokenListCommand(g, &data), newTokenDeleteCommand(&data))
 	return cmd
 }
 
@@ -44,10 +44,9 @@ func openMetadata(ctx context.Context, data string) (store.MetadataStore, error)
 	return sqlite.Open(ctx, path)
 }
 
-func newTokenCreateCommand(data *string) *cobra.Command {
+func newTokenCreateCommand(g *globalOptions, data *string) *cobra.Command {
 	var scopes []string
 	var expires time.Duration
-	var output string
 	cmd := &cobra.Command{
 		Use:   "create NAME --scope PATTERN:ACTION[,ACTION]...",
 		Short: "Create a token and print its password (shown once)",
@@ -99,7 +98,7 @@ func newTokenCreateCommand(data *string) *cobra.Command {
 				return fmt.Errorf("create token %s: %w", name, err)
 			}
 			out := cmd.OutOrStdout()
-			if output == "json" {
+			if g.output == "json" {
 				return writeJSON(out, map[string]any{"name": name, "password": password, "scopes": sc, "expires": tk.ExpiresAt})
 			}
 			fmt.Fprintf(out, "token %s created; its password (shown only now):\n%s\n", name, password)
@@ -108,7 +107,6 @@ func newTokenCreateCommand(data *string) *cobra.Command {
 	}
 	cmd.Flags().StringArrayVar(&scopes, "scope", nil, "repository pattern and actions, PATTERN:ACTION[,ACTION] (repeatable)")
 	cmd.Flags().DurationVar(&expires, "expires", 0, "lifetime of the token (e.g. 720h); default: never expires")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
 }
 
@@ -125,8 +123,7 @@ func validTokenName(name string) error {
 	return nil
 }
 
-func newTokenListCommand(data *string) *cobra.Command {
-	var output string
+func newTokenListCommand(g *globalOptions, data *string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List tokens and their scope maps (never their passwords)",
@@ -146,7 +143,7 @@ func newTokenListCommand(data *string) *cobra.Command {
 				return fmt.Errorf("list tokens: %w", err)
 			}
 			out := cmd.OutOrStdout()
-			if output == "json" {
+			if g.output == "json" {
 				list := make([]map[string]any, 0, len(tokens))
 				for _, t := range tokens {
 					list = append(list, map[string]any{"name": t.Name, "enabled": t.Enabled, "scopes": t.Scopes,
@@ -170,7 +167,6 @@ func newTokenListCommand(data *string) *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
 }
 
