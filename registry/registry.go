@@ -134,8 +134,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.acr.ServeRoute(rec, r, rt)
 	case strings.HasPrefix(path, "/oauth2/"):
 		s.oauth.ServeHTTP(rec, r)
-	case path == "/healthz" || path == "/readyz":
+	case path == "/healthz":
+		// Alive: the process answers. Whether it can serve is /readyz.
 		rec.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(rec, "ok\n")
+	case path == "/readyz":
+		rec.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := s.core.Ready(r.Context()); err != nil {
+			s.log.WarnContext(r.Context(), "not ready", "error", err)
+			rec.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(rec, "not ready\n")
+			return
+		}
 		_, _ = io.WriteString(rec, "ok\n")
 	default:
 		http.NotFound(rec, r)

@@ -17,8 +17,6 @@ import (
 	"github.com/acre-dev/acre/registry/auth"
 	"github.com/acre-dev/acre/registry/core"
 	"github.com/acre-dev/acre/store"
-	"github.com/acre-dev/acre/store/fs"
-	"github.com/acre-dev/acre/store/sqlite"
 	"github.com/spf13/cobra"
 )
 
@@ -39,6 +37,9 @@ type serveOptions struct {
 	aadJWKS           string
 	aadIssuer         string
 	aadScopes         []string
+	metadataURL       string
+	storageURL        string
+	uploadTTL         time.Duration
 }
 
 func newServeCommand() *cobra.Command {
@@ -46,8 +47,8 @@ func newServeCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the registry server",
-		Long: `Run an ACR-compatible registry: the OCI distribution API v1.1 under /v2/ and
-ACR's token service under /oauth2/.
+		Long: `Run an ACR-compatible registry: the OCI distribution API v1.1 under /v2/, ACR's
+metadata API under /acr/v1/ and ACR's token service under /oauth2/.
 
 With no flags it listens on 127.0.0.1:5000 and keeps everything (blobs, the
 embedded metadata database and the token signing key) under ./acre-data.
@@ -60,7 +61,19 @@ from /oauth2/token after a 401 challenge. Identities:
   --aad-jwks FILE|URL          Microsoft Entra ID access tokens signed by these keys
   --anonymous-pull             anyone may pull, nobody may push anonymously
 With none of them configured the registry is open: anyone may do anything. That
-is allowed on a loopback address only, unless --insecure-open is given.`,
+is allowed on a loopback address only, unless --insecure-open is given.
+
+Scaling out: several replicas behind any HTTP load balancer share one PostgreSQL
+(--metadata) and one object store (--storage), and one token signing key
+(--token-signing-key); they keep no other state. For three replicas:
+
+  openssl ecparam -name prime256v1 -genkey -noout | openssl pkcs8 -topk8 -nocrypt > key.pem
+  export ACRE_METADATA=postgres://acre@db.internal/acre?sslmode=verify-full
+  export ACRE_STORAGE='s3://registry?endpoint=https://s3.internal'   # with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY
+  acre serve --addr :5000 --login-server registry.example.com --token-signing-key key.pem --admin-user admin   # on each of the 3 hosts
+
+and point the load balancer at the three; /healthz says a replica is alive,
+/readyz that it can reach both stores.`,
 		Example: `  # zero configuration, open, loopback only
   acre serve
 
@@ -93,6 +106,9 @@ is allowed on a loopback address only, unless --insecure-open is given.`,
 	f.StringVar(&o.aadJWKS, "aad-jwks", "", "file or URL of the JSON Web Key Set that signs accepted Microsoft Entra ID tokens")
 	f.StringVar(&o.aadIssuer, "aad-issuer", "", "required issuer (iss) of Entra ID tokens")
 	f.StringArrayVar(&o.aadScopes, "aad-scope", nil, "what Entra ID principals may do, as PATTERN:ACTION[,ACTION] (repeatable; default: everything)")
+	f.StringVar(&o.metadataURL, "metadata", envDefault("ACRE_METADATA", ""), "metadata store: postgres://USER@HOST/DB?... (env ACRE_METADATA); default: SQLite in the data directory")
+	f.StringVar(&o.storageURL, "storage", envDefault("ACRE_STORAGE", ""), "blob store: azblob://CONTAINER?account=NAME, s3://BUCKET?endpoint=URL, or a directory (env ACRE_STORAGE); default: DATA/blobs")
+	f.DurationVar(&o.uploadTTL, "upload-ttl", 24*time.Hour, "discard upload sessions untouched for this long")
 	return cmd
 }
 
@@ -188,15 +204,19 @@ func runServe(ctx context.Context, o serveOptions) error {
 	if err := os.MkdirAll(o.data, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
-	blobs, err := fs.New(filepath.Join(o.data, "blobs"))
+	blobs, blobsDesc, err := openBlobStore(o.storageURL, o.data)
 	if err != nil {
-		return fmt.Errorf("open blob store: %w", err)
+		return err
 	}
-	meta, err := sqlite.Open(ctx, filepath.Join(o.data, "metadata.db"))
+	meta, metaDesc, err := openMetadataStore(ctx, o.metadataURL, o.data)
 	if err != nil {
-		return fmt.Errorf("open metadata store: %w", err)
+		return err
 	}
 	defer meta.Close()
+	shared := o.metadataURL != ""
+	if shared && o.signingKey == "" {
+		log.Warn("shared metadata store without --token-signing-key: each replica signs tokens with its own key, so a token from one replica is refused by the others")
+	}
 	keyPath := o.signingKey
 	var signer *auth.Signer
 	if keyPath != "" {
@@ -269,7 +289,10 @@ func runServe(ctx context.Context, o serveOptions) error {
 	}
 	abs, _ := filepath.Abs(o.data)
 	fmt.Fprintf(os.Stderr, "acre registry listening on %s://%s/ (data in %s)\n", scheme, host, abs)
+	fmt.Fprintf(os.Stderr, "storage: metadata in %s, blobs in %s\n", metaDesc, blobsDesc)
 	printAuthHelp(os.Stderr, scheme, host, open, admin, entra != nil, o.anonymousPull)
+
+	go expireUploads(ctx, srv, o.uploadTTL, log)
 
 	errc := make(chan error, 1)
 	go func() {
@@ -323,5 +346,27 @@ func printAuthHelp(w *os.File, scheme, host string, open bool, admin *auth.Admin
 	}
 	if anonymousPull {
 		fmt.Fprintln(w, "  anonymous pull: on (no credentials needed to pull)")
+	}
+}
+
+// expireUploads discards abandoned upload sessions every so often.
+func expireUploads(ctx context.Context, srv *registry.Server, ttl time.Duration, log *slog.Logger) {
+	if ttl <= 0 {
+		return
+	}
+	tick := time.NewTicker(min(ttl/4, 15*time.Minute))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			n, err := srv.Registry().ExpireUploads(ctx, ttl)
+			if err != nil && ctx.Err() == nil {
+				log.Warn("expire upload sessions", "error", err)
+			} else if n > 0 {
+				log.Info("expired upload sessions", "count", n)
+			}
+		}
 	}
 }

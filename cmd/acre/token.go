@@ -37,9 +37,13 @@ auth, or /oauth2/token).`,
 }
 
 func openMetadata(ctx context.Context, data string) (store.MetadataStore, error) {
+	if url := os.Getenv("ACRE_METADATA"); url != "" {
+		s, _, err := openMetadataStore(ctx, url, data)
+		return s, err
+	}
 	path := filepath.Join(data, "metadata.db")
 	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("no registry data in %s (use --data or $ACRE_DATA): %w", data, err)
+		return nil, fmt.Errorf("no registry data in %s (use --data, $ACRE_DATA or $ACRE_METADATA): %w", data, err)
 	}
 	return sqlite.Open(ctx, path)
 }
