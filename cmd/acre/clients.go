@@ -123,15 +123,26 @@ func hostOnly(hostport string) string {
 
 // clients returns the metadata and blob clients for a registry host.
 func (g *globalOptions) clients(ctx context.Context, host string) (*acr.Client, *acr.BlobClient, error) {
+	return g.clientsWith(ctx, host, nil)
+}
+
+// clientsWith is clients with azcore options (retries, transport) for both
+// clients; nil means azcore's defaults, as clients uses.
+func (g *globalOptions) clientsWith(ctx context.Context, host string, opts *azcore.ClientOptions) (*acr.Client, *acr.BlobClient, error) {
 	cred, err := g.credential(ctx, host)
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := acr.NewClient(g.endpoint(host), cred, nil)
+	var co *acr.ClientOptions
+	var bo *acr.BlobClientOptions
+	if opts != nil {
+		co, bo = &acr.ClientOptions{ClientOptions: *opts}, &acr.BlobClientOptions{ClientOptions: *opts}
+	}
+	c, err := acr.NewClient(g.endpoint(host), cred, co)
 	if err != nil {
 		return nil, nil, err
 	}
-	b, err := acr.NewBlobClient(g.endpoint(host), cred, nil)
+	b, err := acr.NewBlobClient(g.endpoint(host), cred, bo)
 	if err != nil {
 		return nil, nil, err
 	}

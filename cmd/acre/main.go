@@ -82,6 +82,7 @@ was unavailable or throttled.`,
 		newPushCommand(g),
 		newPullCommand(g),
 		newCopyCommand(g),
+		newPurgeCommand(g),
 	)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	return root
