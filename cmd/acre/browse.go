@@ -54,21 +54,17 @@ func newRepoCommand(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var names []string
-			pager := client.NewListRepositoriesPager(nil)
-			for pager.More() {
-				page, err := pager.NextPage(cmd.Context())
-				if err != nil {
-					return fmt.Errorf("repo list %s: %w", host, err)
+			names, err := allPages(cmd.Context(), client.NewListRepositoriesPager(nil), func(p acr.ClientListRepositoriesResponse) []string {
+				out := make([]string, len(p.Names))
+				for i, n := range p.Names {
+					out[i] = *n
 				}
-				for _, n := range page.Names {
-					names = append(names, *n)
-				}
+				return out
+			})
+			if err != nil {
+				return fmt.Errorf("repo list %s: %w", host, err)
 			}
 			if g.output == "json" {
-				if names == nil {
-					names = []string{}
-				}
 				return writeJSONOut(cmd.OutOrStdout(), names)
 			}
 			for _, n := range names {
@@ -82,11 +78,7 @@ func newRepoCommand(g *globalOptions) *cobra.Command {
 		Short: "Show a repository's properties",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := parseRepoRef(args[0])
-			if err != nil {
-				return err
-			}
-			client, _, err := g.clients(cmd.Context(), ref.Registry)
+			ref, client, err := g.open(cmd, args[0], parseRepoRef)
 			if err != nil {
 				return err
 			}
@@ -104,15 +96,11 @@ func newRepoCommand(g *globalOptions) *cobra.Command {
 		Example: "  acre repo update localhost:5000/hello --write-enabled=false",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := parseRepoRef(args[0])
-			if err != nil {
-				return err
-			}
 			w, d, r, l, any := attrs.changed(cmd)
 			if !any {
 				return errNoAttributes
 			}
-			client, _, err := g.clients(cmd.Context(), ref.Registry)
+			ref, client, err := g.open(cmd, args[0], parseRepoRef)
 			if err != nil {
 				return err
 			}
@@ -131,14 +119,10 @@ func newRepoCommand(g *globalOptions) *cobra.Command {
 		Short: "Delete a repository with all its images",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := parseRepoRef(args[0])
-			if err != nil {
-				return err
-			}
 			if !yes {
-				return usageError{fmt.Errorf("deleting %s removes every image in it: confirm with --yes", ref)}
+				return usageError{fmt.Errorf("deleting %s removes every image in it: confirm with --yes", args[0])}
 			}
-			client, _, err := g.clients(cmd.Context(), ref.Registry)
+			ref, client, err := g.open(cmd, args[0], parseRepoRef)
 			if err != nil {
 				return err
 			}
@@ -197,15 +181,11 @@ func newTagCommand(g *globalOptions) *cobra.Command {
 		Example: "  acre tag list localhost:5000/hello --orderby timedesc",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := parseRepoRef(args[0])
-			if err != nil {
-				return err
-			}
 			order, err := parseOrder(orderby)
 			if err != nil {
 				return err
 			}
-			client, _, err := g.clients(cmd.Context(), ref.Registry)
+			ref, client, err := g.open(cmd, args[0], parseRepoRef)
 			if err != nil {
 				return err
 			}
@@ -213,26 +193,14 @@ func newTagCommand(g *globalOptions) *cobra.Command {
 			if order != nil {
 				opts.OrderBy = to.Ptr(acr.ArtifactTagOrderBy(*order))
 			}
-			var tags []*acr.TagAttributes
-			pager := client.NewListTagsPager(ref.Repository, opts)
-			for pager.More() {
-				page, err := pager.NextPage(cmd.Context())
-				if err != nil {
-					return fmt.Errorf("tag list %s: %w", ref, err)
-				}
-				tags = append(tags, page.Tags...)
+			tags, err := allPages(cmd.Context(), client.NewListTagsPager(ref.Repository, opts),
+				func(p acr.ClientListTagsResponse) []*acr.TagAttributes { return p.Tags })
+			if err != nil {
+				return fmt.Errorf("tag list %s: %w", ref, err)
 			}
-			if g.output == "json" {
-				if tags == nil {
-					tags = []*acr.TagAttributes{}
-				}
-				return writeJSONOut(cmd.OutOrStdout(), tags)
-			}
-			rows := make([][]string, 0, len(tags))
-			for _, t := range tags {
-				rows = append(rows, []string{str(t.Name), str(t.Digest), when(t.LastUpdatedOn), tagLocks(t.ChangeableAttributes)})
-			}
-			return table(cmd.OutOrStdout(), []string{"TAG", "DIGEST", "UPDATED", "LOCKS"}, rows)
+			return printList(cmd, g, tags, []string{"TAG", "DIGEST", "UPDATED", "LOCKS"}, func(t *acr.TagAttributes) []string {
+				return []string{str(t.Name), str(t.Digest), when(t.LastUpdatedOn), tagLocks(t.ChangeableAttributes)}
+			})
 		},
 	}
 	list.Flags().StringVar(&orderby, "orderby", "", "order: timedesc (newest first), timeasc or none (by name)")
@@ -241,11 +209,7 @@ func newTagCommand(g *globalOptions) *cobra.Command {
 		Short: "Show a tag's properties",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := parseTagRef(args[0])
-			if err != nil {
-				return err
-			}
-			client, _, err := g.clients(cmd.Context(), ref.Registry)
+			ref, client, err := g.open(cmd, args[0], parseTagRef)
 			if err != nil {
 				return err
 			}
@@ -262,15 +226,11 @@ func newTagCommand(g *globalOptions) *cobra.Command {
 		Short: "Change a tag's changeable attributes",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := parseTagRef(args[0])
-			if err != nil {
-				return err
-			}
 			w, d, r, l, any := attrs.changed(cmd)
 			if !any {
 				return errNoAttributes
 			}
-			client, _, err := g.clients(cmd.Context(), ref.Registry)
+			ref, client, err := g.open(cmd, args[0], parseTagRef)
 			if err != nil {
 				return err
 			}
@@ -288,11 +248,7 @@ func newTagCommand(g *globalOptions) *cobra.Command {
 		Short: "Delete a tag (the image stays)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := parseTagRef(args[0])
-			if err != nil {
-				return err
-			}
-			client, _, err := g.clients(cmd.Context(), ref.Registry)
+			ref, client, err := g.open(cmd, args[0], parseTagRef)
 			if err != nil {
 				return err
 			}

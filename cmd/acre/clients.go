@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/acre-dev/acre/acr"
 	"github.com/acre-dev/acre/internal/reference"
@@ -186,3 +187,39 @@ var errNothingToDo = errors.New("nothing to do")
 
 // refT is a parsed reference.
 type refT = reference.Reference
+
+// open parses a command's reference argument with parse and returns it with a
+// client for its registry.
+func (g *globalOptions) open(cmd *cobra.Command, arg string, parse func(string) (refT, error)) (refT, *acr.Client, error) {
+	ref, err := parse(arg)
+	if err != nil {
+		return ref, nil, err
+	}
+	client, _, err := g.clients(cmd.Context(), ref.Registry)
+	return ref, client, err
+}
+
+// allPages reads every page of a listing.
+func allPages[P, T any](ctx context.Context, pager *runtime.Pager[P], items func(P) []T) ([]T, error) {
+	out := []T{}
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, items(page)...)
+	}
+	return out, nil
+}
+
+// printList prints a listing as JSON or as a table with one row per item.
+func printList[T any](cmd *cobra.Command, g *globalOptions, items []T, header []string, row func(T) []string) error {
+	if g.output == "json" {
+		return writeJSONOut(cmd.OutOrStdout(), items)
+	}
+	rows := make([][]string, 0, len(items))
+	for _, it := range items {
+		rows = append(rows, row(it))
+	}
+	return table(cmd.OutOrStdout(), header, rows)
+}

@@ -27,15 +27,11 @@ func newManifestCommand(g *globalOptions) *cobra.Command {
 		Example: "  acre manifest list localhost:5000/hello --orderby timedesc",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := parseRepoRef(args[0])
-			if err != nil {
-				return err
-			}
 			order, err := parseOrder(orderby)
 			if err != nil {
 				return err
 			}
-			client, _, err := g.clients(cmd.Context(), ref.Registry)
+			ref, client, err := g.open(cmd, args[0], parseRepoRef)
 			if err != nil {
 				return err
 			}
@@ -43,26 +39,12 @@ func newManifestCommand(g *globalOptions) *cobra.Command {
 			if order != nil {
 				opts.OrderBy = to.Ptr(acr.ArtifactManifestOrderBy(*order))
 			}
-			var ms []*acr.ManifestAttributes
-			pager := client.NewListManifestsPager(ref.Repository, opts)
-			for pager.More() {
-				page, err := pager.NextPage(cmd.Context())
-				if err != nil {
-					return fmt.Errorf("manifest list %s: %w", ref, err)
-				}
-				ms = append(ms, page.Attributes...)
+			ms, err := allPages(cmd.Context(), client.NewListManifestsPager(ref.Repository, opts),
+				func(p acr.ClientListManifestsResponse) []*acr.ManifestAttributes { return p.Attributes })
+			if err != nil {
+				return fmt.Errorf("manifest list %s: %w", ref, err)
 			}
-			if g.output == "json" {
-				if ms == nil {
-					ms = []*acr.ManifestAttributes{}
-				}
-				return writeJSONOut(cmd.OutOrStdout(), ms)
-			}
-			rows := make([][]string, 0, len(ms))
-			for _, m := range ms {
-				rows = append(rows, manifestRow(m))
-			}
-			return table(cmd.OutOrStdout(), manifestHeader, rows)
+			return printList(cmd, g, ms, manifestHeader, manifestRow)
 		},
 	}
 	list.Flags().StringVar(&orderby, "orderby", "", "order: timedesc (newest first), timeasc or none (by digest)")
@@ -71,11 +53,7 @@ func newManifestCommand(g *globalOptions) *cobra.Command {
 		Short: "Show a manifest's properties",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := parseImageRef(args[0])
-			if err != nil {
-				return err
-			}
-			client, _, err := g.clients(cmd.Context(), ref.Registry)
+			ref, client, err := g.open(cmd, args[0], parseImageRef)
 			if err != nil {
 				return err
 			}
@@ -92,15 +70,11 @@ func newManifestCommand(g *globalOptions) *cobra.Command {
 		Short: "Change a manifest's changeable attributes",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := parseImageRef(args[0])
-			if err != nil {
-				return err
-			}
 			w, d, r, l, any := attrs.changed(cmd)
 			if !any {
 				return errNoAttributes
 			}
-			client, _, err := g.clients(cmd.Context(), ref.Registry)
+			ref, client, err := g.open(cmd, args[0], parseImageRef)
 			if err != nil {
 				return err
 			}
@@ -118,11 +92,7 @@ func newManifestCommand(g *globalOptions) *cobra.Command {
 		Short: "Delete a manifest and every tag that points at it",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := parseImageRef(args[0])
-			if err != nil {
-				return err
-			}
-			client, _, err := g.clients(cmd.Context(), ref.Registry)
+			ref, client, err := g.open(cmd, args[0], parseImageRef)
 			if err != nil {
 				return err
 			}
