@@ -50,7 +50,15 @@ type BlobStore interface {
 	// a retried write after a failure or a crash starts from the last good offset.
 	// The write is durable when WriteUpload returns without error. ErrNotFound if the
 	// upload does not exist.
-	WriteUpload(ctx context.Context, id string, offset int64, r io.Reader) (int64, error)
+	//
+	// gen is the write's generation, a fencing token (see Upload.Generation). A new
+	// upload has generation 0. A write whose gen is not greater than the generation
+	// of the upload fails with ErrConflict and changes nothing; any other write
+	// raises the upload's generation to gen, atomically with its change of the data
+	// and durably with it. Checking gen and writing are one atomic step, even
+	// between processes, so once a write of generation g has changed the upload no
+	// write of a lower generation can change it again.
+	WriteUpload(ctx context.Context, id string, offset int64, gen int64, r io.Reader) (int64, error)
 	// OpenUpload reads back the first size bytes of an upload (used to compute a digest
 	// with another algorithm than the one hashed while writing).
 	OpenUpload(ctx context.Context, id string, size int64) (io.ReadCloser, error)
@@ -148,11 +156,22 @@ type Tag struct {
 // Upload is a blob upload session. HashState is the serialised state of the running
 // digest (encoding.BinaryMarshaler) of the first Size bytes, so that a session can be
 // resumed after a restart or on another replica without re-reading the data.
+//
+// Generation fences the writes of the session's data, so that Size and HashState
+// always describe the bytes the blob store holds even when writes race on several
+// replicas. It is the generation of the latest write claimed: before writing, a
+// writer raises it by one in a metadata transaction and passes the new value to
+// BlobStore.WriteUpload, which refuses generations not greater than one it has
+// accepted; after writing, the writer saves Size and HashState only if Generation
+// is still its own (compare-and-set). A writer that lost a race therefore either
+// never reaches the data or cannot save its state, and a writer that died between
+// writing and saving is superseded by the next claim without waiting for anything.
 type Upload struct {
 	ID         string
 	Repository string
 	Size       int64
 	HashState  []byte
+	Generation int64
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 }

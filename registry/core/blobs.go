@@ -267,11 +267,7 @@ type Chunk struct {
 func (r *Registry) AppendUpload(ctx context.Context, name, id string, c Chunk) (UploadInfo, error) {
 	unlock := r.uploads.Lock(id)
 	defer unlock()
-	u, err := r.upload(ctx, name, id)
-	if err != nil {
-		return UploadInfo{}, err
-	}
-	u, err = r.appendLocked(ctx, u, c)
+	u, err := r.appendLocked(ctx, name, id, c)
 	if err != nil {
 		return UploadInfo{ID: id, Size: u.Size}, err
 	}
@@ -287,9 +283,70 @@ func sizeMismatch(declared, got int64) *errcode.Error {
 	return errcode.New(errcode.SizeInvalid, "body length %d does not match the declared length %d", got, declared)
 }
 
-func (r *Registry) appendLocked(ctx context.Context, u store.Upload, c Chunk) (store.Upload, error) {
-	if c.Start >= 0 && c.Start != u.Size {
-		return u, rangeInvalid(u.Size)
+// errWrongRepository marks a session that exists in another repository than the
+// request's: to the client it is unknown.
+var errWrongRepository = errors.New("upload session of another repository")
+
+// claimWrite claims the next write generation of session id of repository name and
+// returns the session as claimed, or refuses a chunk that does not start at the
+// session's size (changing nothing).
+//
+// Writes are fenced rather than locked. For sha256 the session's hash state is
+// trusted and the data is never read back, so the bytes in the blob store must be
+// exactly those the state was computed from, even when PATCHes of one session race
+// on several replicas. Each write therefore claims a generation here, by a
+// serialisable read-modify-write of the session; passes it to the blob store, which
+// refuses (changing nothing) a generation not above one it has accepted, atomically
+// with the write; and saves its new size and hash state only if the session's
+// generation is still its own (appendLocked). A writer that claimed earlier cannot
+// touch the data once a later one has written, and a writer superseded by a later
+// claim cannot save, so the saved state always describes the stored bytes.
+//
+// The alternatives were weighed. A lease on the session needs an expiry, so a PATCH
+// that outlives its lease (a slow client, a paused process) races again, and a
+// replica that dies holding one blocks the session until it expires. Requiring the
+// blob store's version to match the one saved in the session would leave a session
+// whose writer died after writing, before saving, unwritable for good. A generation
+// needs no clock: a writer that stalls or dies between claim and save is superseded
+// by the next claim at once, and one that wakes up later can do no harm. The cost
+// is one more small metadata transaction per chunk.
+func (r *Registry) claimWrite(ctx context.Context, name, id string, c Chunk) (store.Upload, error) {
+	var u store.Upload
+	err := r.meta.Update(ctx, func(tx store.MetadataTx) error {
+		var err error
+		u, err = tx.Upload(ctx, id)
+		if err != nil {
+			return err
+		}
+		if u.Repository != name {
+			return errWrongRepository
+		}
+		if c.Start >= 0 && c.Start != u.Size {
+			return rangeInvalid(u.Size)
+		}
+		u.Generation++
+		u.UpdatedAt = r.now()
+		return tx.PutUpload(ctx, u)
+	})
+	switch {
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, errWrongRepository):
+		return store.Upload{}, uploadUnknown()
+	case err != nil:
+		var e *errcode.Error
+		if errors.As(err, &e) {
+			return u, err
+		}
+		return u, fmt.Errorf("claim a write of upload %s: %w", id, err)
+	}
+	return u, nil
+}
+
+// appendLocked writes a chunk to a session, fenced as claimWrite describes, and
+// returns the session as saved (or, on error, as last known).
+func (r *Registry) appendLocked(ctx context.Context, name, id string, c Chunk) (store.Upload, error) {
+	u, err := r.claimWrite(ctx, name, id, c)
+	if err != nil {
+		return u, err
 	}
 	h, err := restoreHash(u.HashState)
 	if err != nil {
@@ -300,13 +357,19 @@ func (r *Registry) appendLocked(ctx context.Context, u store.Upload, c Chunk) (s
 		// Read one byte more than declared so that a longer body is detected.
 		body = io.LimitReader(body, c.Length+1)
 	}
-	n, err := r.blobs.WriteUpload(ctx, u.ID, u.Size, io.TeeReader(body, h))
+	n, err := r.blobs.WriteUpload(ctx, u.ID, u.Size, u.Generation, io.TeeReader(body, h))
 	if err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) && c.Length >= 0 {
+		switch {
+		case errors.Is(err, io.ErrUnexpectedEOF) && c.Length >= 0:
 			return u, sizeMismatch(c.Length, n)
-		}
-		if errors.Is(err, store.ErrNotFound) {
+		case errors.Is(err, store.ErrNotFound):
 			return u, uploadUnknown()
+		case errors.Is(err, store.ErrConflict):
+			// Refused, changing nothing: a write claimed later (a concurrent request
+			// for this session, on this replica or another) reached the data first, or
+			// a concurrent one changed it meanwhile. The client asks where the
+			// session stands and resumes from there.
+			return u, rangeInvalid(u.Size)
 		}
 		return u, fmt.Errorf("append to upload %s: %w", u.ID, err)
 	}
@@ -316,30 +379,31 @@ func (r *Registry) appendLocked(ctx context.Context, u store.Upload, c Chunk) (s
 	if n == 0 {
 		return u, nil
 	}
-	prev := u.Size
-	u.Size += n
-	u.HashState = marshalHash(h)
-	u.UpdatedAt = r.now()
+	saved := u
+	saved.Size += n
+	saved.HashState = marshalHash(h)
+	saved.UpdatedAt = r.now()
 	err = r.meta.Update(ctx, func(tx store.MetadataTx) error {
 		cur, err := tx.Upload(ctx, u.ID)
 		if err != nil {
 			return err
 		}
-		if cur.Size != prev {
-			// Another replica moved the session on while we wrote.
+		if cur.Generation != u.Generation || cur.Size != u.Size {
+			// A later write was claimed meanwhile (on this replica or another): it
+			// may have replaced these bytes, so this state must not be saved.
 			return store.ErrConflict
 		}
-		return tx.PutUpload(ctx, u)
+		return tx.PutUpload(ctx, saved)
 	})
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return u, uploadUnknown()
 	case errors.Is(err, store.ErrConflict):
-		return u, rangeInvalid(prev)
+		return u, rangeInvalid(u.Size)
 	case err != nil:
 		return u, fmt.Errorf("save upload %s: %w", u.ID, err)
 	}
-	return u, nil
+	return saved, nil
 }
 
 // CompleteUpload appends an optional final chunk, checks the content against d and
@@ -348,14 +412,15 @@ func (r *Registry) appendLocked(ctx context.Context, u store.Upload, c Chunk) (s
 func (r *Registry) CompleteUpload(ctx context.Context, name, id string, d digest.Digest, c Chunk) (BlobInfo, error) {
 	unlock := r.uploads.Lock(id)
 	defer unlock()
-	u, err := r.upload(ctx, name, id)
+	var u store.Upload
+	var err error
+	if c.Body != nil {
+		u, err = r.appendLocked(ctx, name, id, c)
+	} else {
+		u, err = r.upload(ctx, name, id)
+	}
 	if err != nil {
 		return BlobInfo{}, err
-	}
-	if c.Body != nil {
-		if u, err = r.appendLocked(ctx, u, c); err != nil {
-			return BlobInfo{}, err
-		}
 	}
 	got, err := r.uploadDigest(ctx, u, d.Algorithm())
 	if err != nil {

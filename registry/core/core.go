@@ -38,8 +38,9 @@ type Registry struct {
 	opts  Options
 	log   *slog.Logger
 
-	// uploads serialises writes to one upload session within this process; the
-	// metadata store's compare-and-set on the session size guards across replicas.
+	// uploads serialises writes to one upload session within this process, so that
+	// they queue rather than fail; across replicas, write generations (claimWrite)
+	// keep racing writes from corrupting a session.
 	uploads keyedMutex
 }
 

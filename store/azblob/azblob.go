@@ -20,6 +20,15 @@
 // committed one with the same id, since Put Block List resolves ids to the latest
 // staged block first.
 //
+// The upload's generation (store.BlobStore.WriteUpload) is a metadata item of its
+// blob, set by the same Put Block List that commits the write. A write reads it
+// with the blob's ETag (Get Blob Properties) before staging anything, refuses a
+// generation not above it, and commits with If-Match on that ETag: the check and
+// the change are one atomic step, whichever replica writes. That costs a write one
+// request more. Copy Blob copies the item to the committed blob, where it means
+// nothing; it is never removed from the upload, whose generation must outlive a
+// failed commit.
+//
 // CommitUpload first trims the upload to the committed size (if it holds more),
 // then has the service copy it to blobs/... with Copy Blob: a server-side copy
 // within the account, with no data through this process. It waits for the copy to
@@ -56,6 +65,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -323,14 +333,16 @@ func (s *Store) CreateUpload(ctx context.Context, id string) error {
 
 // WriteUpload writes r into the upload at offset: whatever the upload held beyond
 // offset is discarded, r is staged in blocks of at most BlockSize bytes, and the new
-// block list is committed. The write is durable, and visible to every replica, once
-// committed. An offset beyond the bytes the upload holds returns an error wrapping
-// store.ErrConflict, as does a concurrent change of the same upload.
+// block list is committed with gen as the upload's generation. The write is durable,
+// and visible to every replica, once committed. A gen not above the upload's
+// generation returns an error wrapping store.ErrConflict before anything is staged.
+// An offset beyond the bytes the upload holds returns such an error too, as does a
+// concurrent change of the same upload.
 //
 // If r fails midway, the bytes read so far are still committed and counted in the
 // result, so the caller may resume at offset or at offset+n. If the commit itself
 // fails, nothing changed and the result is 0.
-func (s *Store) WriteUpload(ctx context.Context, id string, offset int64, r io.Reader) (int64, error) {
+func (s *Store) WriteUpload(ctx context.Context, id string, offset int64, gen int64, r io.Reader) (int64, error) {
 	c, err := s.uploadClient(id)
 	if err != nil {
 		return 0, fmt.Errorf("write upload: %w", err)
@@ -338,16 +350,32 @@ func (s *Store) WriteUpload(ctx context.Context, id string, offset int64, r io.R
 	if offset < 0 {
 		return 0, fmt.Errorf("write upload %s: negative offset %d", id, offset)
 	}
+	props, err := c.GetProperties(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("write upload %s: %w", id, mapErr(err))
+	}
+	cur, err := generationOf(props.Metadata)
+	if err != nil {
+		return 0, fmt.Errorf("write upload %s: %w", id, err)
+	}
+	if gen <= cur {
+		return 0, fmt.Errorf("write upload %s: generation %d is not above the upload's %d: %w", id, gen, cur, store.ErrConflict)
+	}
 	list, err := c.GetBlockList(ctx, blockblob.BlockListTypeCommitted, nil)
 	if err != nil {
 		return 0, fmt.Errorf("write upload %s: %w", id, mapErr(err))
+	}
+	if list.ETag != nil && !sameETag(list.ETag, props.ETag) {
+		// Changed between the two reads: give up early. (Without this check the
+		// commit would fail anyway, on its If-Match on the ETag of the properties.)
+		return 0, fmt.Errorf("write upload %s: changed by a concurrent write: %w", id, store.ErrConflict)
 	}
 	bp := s.bufs.Get().(*[]byte)
 	defer s.bufs.Put(bp)
 	buf := *bp
 	w := blockWriter{s: s, c: c, nonce: newNonce()}
 
-	ids, changed, err := w.truncate(ctx, list.CommittedBlocks, offset, buf)
+	ids, err := w.truncate(ctx, list.CommittedBlocks, offset, buf)
 	if err != nil {
 		return 0, fmt.Errorf("write upload %s: %w", id, err)
 	}
@@ -373,15 +401,15 @@ func (s *Store) WriteUpload(ctx context.Context, id string, offset int64, r io.R
 			break
 		}
 	}
-	if n > 0 || changed {
-		// If-Match: a concurrent writer (another replica) or a DeleteUpload since the
-		// block list was read makes this commit fail rather than undo its change.
-		_, err := c.CommitBlockList(ctx, ids, &blockblob.CommitBlockListOptions{
-			AccessConditions: &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfMatch: list.ETag}},
-		})
-		if err != nil {
-			return 0, fmt.Errorf("write upload %s: commit: %w", id, mapErr(err))
-		}
+	// Committed even when the blocks did not change: the commit records gen. If-Match:
+	// a concurrent writer (another replica) or a DeleteUpload since the properties
+	// were read makes this commit fail rather than undo its change.
+	_, err = c.CommitBlockList(ctx, ids, &blockblob.CommitBlockListOptions{
+		Metadata:         withGeneration(props.Metadata, gen),
+		AccessConditions: &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfMatch: props.ETag}},
+	})
+	if err != nil {
+		return 0, fmt.Errorf("write upload %s: commit: %w", id, mapErr(err))
 	}
 	if readErr != nil {
 		return n, fmt.Errorf("write upload %s: after %d bytes: %w", id, n, readErr)
@@ -459,16 +487,25 @@ func (s *Store) CommitUpload(ctx context.Context, id string, size int64, dgst di
 	}
 	if held > size {
 		// Copy Blob copies whole blobs: trim the upload first. It is about to be
-		// consumed, so changing it loses nothing.
+		// consumed, so changing it loses nothing, but it keeps its generation: should
+		// the copy fail, no older writer may write it again.
+		props, err := src.GetProperties(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("commit upload %s: %w", id, mapErr(err))
+		}
+		if etag != nil && !sameETag(props.ETag, etag) {
+			return fmt.Errorf("commit upload %s: changed by a concurrent write: %w", id, store.ErrConflict)
+		}
 		bp := s.bufs.Get().(*[]byte)
 		w := blockWriter{s: s, c: src, nonce: newNonce()}
-		ids, _, err := w.truncate(ctx, list.CommittedBlocks, size, *bp)
+		ids, err := w.truncate(ctx, list.CommittedBlocks, size, *bp)
 		s.bufs.Put(bp)
 		if err != nil {
 			return fmt.Errorf("commit upload %s: trim to %d bytes: %w", id, size, err)
 		}
 		resp, err := src.CommitBlockList(ctx, ids, &blockblob.CommitBlockListOptions{
-			AccessConditions: &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfMatch: etag}},
+			Metadata:         props.Metadata,
+			AccessConditions: &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfMatch: props.ETag}},
 		})
 		if err != nil {
 			return fmt.Errorf("commit upload %s: trim to %d bytes: %w", id, size, mapErr(err))
@@ -586,6 +623,44 @@ func (s *Store) blobComplete(ctx context.Context, dst *blockblob.Client, size in
 	return copyComplete(props.CopyStatus) && derefSize(props.ContentLength) == size, nil
 }
 
+// generationKey is the metadata item of an upload's blob that holds its generation.
+// Metadata names are case-insensitive: the service and the SDK may change the case.
+const generationKey = "acregeneration"
+
+// generationOf returns the generation recorded in an upload blob's metadata: 0 if
+// there is none (a new upload, or one made before generations existed).
+func generationOf(md map[string]*string) (int64, error) {
+	for k, v := range md {
+		if !strings.EqualFold(k, generationKey) {
+			continue
+		}
+		g, err := strconv.ParseInt(deref(v), 10, 64)
+		if err != nil || g < 0 {
+			return 0, fmt.Errorf("invalid generation %q in the upload's metadata", deref(v))
+		}
+		return g, nil
+	}
+	return 0, nil
+}
+
+// withGeneration returns md with the generation set to gen, replacing any item of
+// that name in whatever case.
+func withGeneration(md map[string]*string, gen int64) map[string]*string {
+	out := make(map[string]*string, len(md)+1)
+	for k, v := range md {
+		if !strings.EqualFold(k, generationKey) {
+			out[k] = v
+		}
+	}
+	out[generationKey] = to(strconv.FormatInt(gen, 10))
+	return out
+}
+
+// sameETag reports whether two ETags are present and equal.
+func sameETag(a, b *azcore.ETag) bool {
+	return a != nil && b != nil && *a == *b
+}
+
 // blockWriter stages the blocks of one write (or trim) of an upload.
 type blockWriter struct {
 	s     *Store
@@ -594,10 +669,11 @@ type blockWriter struct {
 }
 
 // truncate returns the ids of the committed blocks that hold the first offset bytes,
-// re-staging the first part of a block that straddles offset, and whether that
-// differs from blocks. It fails with store.ErrConflict if blocks hold fewer than
-// offset bytes. buf (BlockSize bytes) is used for the re-staged part.
-func (w blockWriter) truncate(ctx context.Context, blocks []*blockblob.Block, offset int64, buf []byte) (ids []string, changed bool, err error) {
+// re-staging the first part of a block that straddles offset. It fails with
+// store.ErrConflict if blocks hold fewer than offset bytes. buf (BlockSize bytes) is
+// used for the re-staged part.
+func (w blockWriter) truncate(ctx context.Context, blocks []*blockblob.Block, offset int64, buf []byte) ([]string, error) {
+	var ids []string
 	var pos int64
 	for _, b := range blocks {
 		size := derefSize(b.Size)
@@ -615,21 +691,21 @@ func (w blockWriter) truncate(ctx context.Context, blocks []*blockblob.Block, of
 				buf = make([]byte, part)
 			}
 			if err := w.readUpload(ctx, pos, buf[:part]); err != nil {
-				return nil, false, err
+				return nil, err
 			}
 			bid, err := w.stage(ctx, pos, buf[:part])
 			if err != nil {
-				return nil, false, err
+				return nil, err
 			}
-			return append(ids, bid), true, nil
+			return append(ids, bid), nil
 		default:
-			return ids, true, nil
+			return ids, nil
 		}
 	}
 	if pos < offset {
-		return nil, false, fmt.Errorf("offset %d is beyond the %d bytes held: %w", offset, pos, store.ErrConflict)
+		return nil, fmt.Errorf("offset %d is beyond the %d bytes held: %w", offset, pos, store.ErrConflict)
 	}
-	return ids, false, nil
+	return ids, nil
 }
 
 // readUpload reads len(p) bytes of the upload's committed content at off into p.

@@ -20,6 +20,13 @@ import (
 	"github.com/acre-dev/acre/store/storetest"
 )
 
+// testGens hands out write generations: one counter for every upload of the tests
+// gives each upload increasing generations, which is all WriteUpload asks.
+var testGens atomic.Int64
+
+// nextGen returns a generation above every one handed out before.
+func nextGen() int64 { return testGens.Add(1) }
+
 // newTestStore returns a store on container under prefix, with blocks of blockSize
 // bytes (0 for the default).
 func newTestStore(t testing.TB, container, prefix string, blockSize int) *Store {
@@ -64,14 +71,14 @@ func TestReplicas(t *testing.T) {
 	}
 	var off int64
 	for i, chunk := range [][]byte{content[:2500], content[2500:2501], content[2501:9000], content[9000:]} {
-		n, err := replicas[i%2].WriteUpload(ctx, id, off, bytes.NewReader(chunk))
+		n, err := replicas[i%2].WriteUpload(ctx, id, off, nextGen(), bytes.NewReader(chunk))
 		if err != nil || n != int64(len(chunk)) {
 			t.Fatalf("chunk %d: n=%d err=%v", i, n, err)
 		}
 		off += n
 	}
 	// A retry of the last chunk on the other replica replaces it.
-	if n, err := replicas[0].WriteUpload(ctx, id, 9000, bytes.NewReader(content[9000:])); err != nil || n != int64(len(content)-9000) {
+	if n, err := replicas[0].WriteUpload(ctx, id, 9000, nextGen(), bytes.NewReader(content[9000:])); err != nil || n != int64(len(content)-9000) {
 		t.Fatalf("retried chunk: n=%d err=%v", n, err)
 	}
 	dgst := digest.FromBytes(content)
@@ -107,14 +114,14 @@ func TestConcurrentWriteLoses(t *testing.T) {
 	r := readerFunc(func(p []byte) (int, error) {
 		if !other {
 			other = true
-			if _, err := s.WriteUpload(ctx, id, 0, strings.NewReader("other")); err != nil {
+			if _, err := s.WriteUpload(ctx, id, 0, nextGen(), strings.NewReader("other")); err != nil {
 				t.Errorf("interleaved write: %v", err)
 			}
 			return copy(p, "mine"), io.EOF
 		}
 		return 0, io.EOF
 	})
-	if _, err := s.WriteUpload(ctx, id, 0, r); !errors.Is(err, store.ErrConflict) {
+	if _, err := s.WriteUpload(ctx, id, 0, nextGen(), r); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("stale write: got %v, want ErrConflict", err)
 	}
 	rc, err := s.OpenUpload(ctx, id, 5)
@@ -139,7 +146,7 @@ func TestSignedURL(t *testing.T) {
 	if err := s.CreateUpload(ctx, "signed-1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.WriteUpload(ctx, "signed-1", 0, bytes.NewReader(content)); err != nil {
+	if _, err := s.WriteUpload(ctx, "signed-1", 0, nextGen(), bytes.NewReader(content)); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.CommitUpload(ctx, "signed-1", int64(len(content)), dgst); err != nil {
@@ -218,7 +225,7 @@ func TestMemoryBounded(t *testing.T) {
 	if err := s.CreateUpload(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := s.WriteUpload(ctx, id, 0, newPattern(size)); err != nil || n != size {
+	if n, err := s.WriteUpload(ctx, id, 0, nextGen(), newPattern(size)); err != nil || n != size {
 		t.Fatalf("WriteUpload: n=%d err=%v", n, err)
 	}
 	rc, err := s.OpenUpload(ctx, id, size)

@@ -5,6 +5,7 @@
 //
 //	blobs/<algorithm>/<first two hex chars>/<hex>   committed blobs
 //	uploads/<id>                                    uploads in progress
+//	uploads/<id>.gen                                an upload's generation and lock
 //
 // The two-character fan-out keeps directories small enough to stay fast on every
 // filesystem. An upload file becomes its blob by an atomic rename, so there are no
@@ -12,8 +13,23 @@
 // absent. Every name that reaches the filesystem is derived from a validated digest
 // or upload id, never from raw input, so no path can escape root.
 //
+// # Generations
+//
+// Writes of an upload are fenced by generation (store.BlobStore.WriteUpload). The
+// generation lives in uploads/<id>.gen, which is also the upload's lock: a write,
+// commit or delete holds an exclusive lock on that file (flock(2); LockFileEx on
+// Windows) from reading the generation to syncing the data, so the check and the
+// write are one step for every process on the host, and for every host of a
+// shared filesystem whose locks are shared (NFSv4). The operating system drops
+// the lock of a process that dies, so a crash never leaves an upload locked. A
+// write records its generation in the file (one 21-byte write at offset 0) and
+// syncs it with the data before returning. The generation file is removed after
+// its upload (a crash in between leaves only that small file); a lock taken on a
+// file that was removed meanwhile is detected and taken again. Uploads made
+// before generations existed get their file on their first write.
+//
 // The store keeps no state besides the files, so several processes may share one
-// root (on one host or on a POSIX shared filesystem with atomic rename).
+// root (on one host or on a POSIX shared filesystem with atomic rename and locks).
 package fs
 
 import (
@@ -27,7 +43,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -45,6 +63,15 @@ const (
 	// Blobs may belong to private repositories: only the server's user reads them.
 	dirPerm  = 0o700
 	filePerm = 0o600
+
+	// genSuffix ends the name of an upload's generation file, uploads/<id>.gen. Upload
+	// ids never contain a dot, so no upload can be mistaken for one.
+	genSuffix = ".gen"
+	// genSize is the size of a generation file: 20 decimal digits and a newline,
+	// always written whole by one write at offset 0. An empty file is generation 0.
+	genSize = 21
+	// maxLockPoll bounds the wait between two attempts to take a held upload lock.
+	maxLockPoll = 20 * time.Millisecond
 )
 
 // algorithms are the digest algorithms the store accepts, each with a directory
@@ -187,23 +214,36 @@ func (s *Store) CreateUpload(ctx context.Context, id string) error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("create upload %s: %w", id, err)
 	}
-	// WriteUpload promises durability, and syncing the file alone does not make its
-	// directory entry durable: sync the directory once, here.
+	// The generation file, at generation 0. Creating the upload made the id this
+	// upload's, so a file of that name can only be left over from an earlier upload
+	// of the id (removed by a crash before its generation file): it is reset.
+	g, err := os.OpenFile(path+genSuffix, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, filePerm)
+	if err != nil {
+		return fmt.Errorf("create upload %s: %w", id, err)
+	}
+	if err := g.Close(); err != nil {
+		return fmt.Errorf("create upload %s: %w", id, err)
+	}
+	// WriteUpload promises durability, and syncing the files alone does not make their
+	// directory entries durable: sync the directory once, here.
 	if err := syncDir(s.uploads); err != nil {
 		return fmt.Errorf("create upload %s: %w", id, err)
 	}
 	return nil
 }
 
-// WriteUpload writes r into the upload at offset and syncs it. Whatever the upload
-// held beyond offset is discarded first. An offset beyond the bytes the upload holds
-// returns an error wrapping store.ErrConflict: the caller's idea of the upload's size
-// is ahead of the data, so it must not be resumed from there.
+// WriteUpload writes r into the upload at offset and syncs it, if gen is above the
+// upload's generation; otherwise it returns an error wrapping store.ErrConflict and
+// changes nothing. Whatever the upload held beyond offset is discarded first. An
+// offset beyond the bytes the upload holds returns an error wrapping
+// store.ErrConflict too: the caller's idea of the upload's size is ahead of the
+// data, so it must not be resumed from there. The whole write holds the upload's
+// lock (see the package documentation).
 //
 // It returns the number of bytes written after offset even on error. If r fails or
 // ctx is cancelled midway, the bytes written so far are still synced (unless the
 // sync is what failed), so the caller may resume either at offset or at offset+n.
-func (s *Store) WriteUpload(ctx context.Context, id string, offset int64, r io.Reader) (int64, error) {
+func (s *Store) WriteUpload(ctx context.Context, id string, offset int64, gen int64, r io.Reader) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -214,11 +254,27 @@ func (s *Store) WriteUpload(ctx context.Context, id string, offset int64, r io.R
 	if offset < 0 {
 		return 0, fmt.Errorf("write upload %s: negative offset %d", id, offset)
 	}
+	l, err := s.lockUpload(ctx, id)
+	if err != nil {
+		return 0, fmt.Errorf("write upload %s: %w", id, err)
+	}
+	gone := false
+	// Releasing can only fail to remove a generation file that is of no use any more.
+	defer func() { _ = l.release(gone) }()
+
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
+		gone = errors.Is(err, iofs.ErrNotExist)
 		return 0, fmt.Errorf("write upload %s: %w", id, notFound(err))
 	}
 	defer f.Close()
+	cur, err := l.generation()
+	if err != nil {
+		return 0, fmt.Errorf("write upload %s: %w", id, err)
+	}
+	if gen <= cur {
+		return 0, fmt.Errorf("write upload %s: generation %d is not above the upload's %d: %w", id, gen, cur, store.ErrConflict)
+	}
 	fi, err := f.Stat()
 	if err != nil {
 		return 0, fmt.Errorf("write upload %s: %w", id, err)
@@ -226,6 +282,11 @@ func (s *Store) WriteUpload(ctx context.Context, id string, offset int64, r io.R
 	if fi.Size() < offset {
 		return 0, fmt.Errorf("write upload %s: offset %d is beyond the %d bytes held: %w",
 			id, offset, fi.Size(), store.ErrConflict)
+	}
+	// The generation first: whatever happens to the data from here on, no write of
+	// an older generation may follow it.
+	if err := l.setGeneration(gen); err != nil {
+		return 0, fmt.Errorf("write upload %s: %w", id, err)
 	}
 	if fi.Size() > offset {
 		if err := f.Truncate(offset); err != nil {
@@ -235,9 +296,15 @@ func (s *Store) WriteUpload(ctx context.Context, id string, offset int64, r io.R
 	// Writing through the pooled buffer rather than os.File.ReadFrom, whose generic
 	// path allocates 32 KiB per call and writes once per read.
 	n, copyErr := s.copy(io.NewOffsetWriter(f, offset), ctxReader{ctx: ctx, r: r})
-	// Sync even after a failed copy: the caller may keep the n bytes written.
+	// Sync even after a failed copy: the caller may keep the n bytes written. The
+	// generation is synced too, before the caller can act on the write: a crash that
+	// lost it could let an older writer (on another host of a shared filesystem)
+	// overwrite data the caller went on to record as good.
 	if err := f.Sync(); err != nil {
 		return n, fmt.Errorf("write upload %s: sync: %w", id, err)
+	}
+	if err := l.sync(s.uploads); err != nil {
+		return n, fmt.Errorf("write upload %s: sync generation: %w", id, err)
 	}
 	if copyErr != nil {
 		return n, fmt.Errorf("write upload %s: after %d bytes: %w", id, n, copyErr)
@@ -283,7 +350,9 @@ func (s *Store) OpenUpload(ctx context.Context, id string, size int64) (io.ReadC
 // blob's directory is synced, so the blob is durable when CommitUpload returns and is
 // never visible partially. If the blob already exists with that size, the upload is
 // simply removed. A missing upload returns an error wrapping store.ErrNotFound; an
-// upload holding fewer than size bytes, one wrapping store.ErrConflict.
+// upload holding fewer than size bytes, one wrapping store.ErrConflict. The commit
+// holds the upload's lock, so that no write (of another process) can add to the
+// file while it becomes the blob.
 func (s *Store) CommitUpload(ctx context.Context, id string, size int64, dgst digest.Digest) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -299,8 +368,15 @@ func (s *Store) CommitUpload(ctx context.Context, id string, size int64, dgst di
 	if size < 0 {
 		return fmt.Errorf("commit upload %s: negative size %d", id, size)
 	}
+	l, err := s.lockUpload(ctx, id)
+	if err != nil {
+		return fmt.Errorf("commit upload %s: %w", id, err)
+	}
+	gone := false // the upload file is gone: its generation file goes too
+	defer func() { _ = l.release(gone) }()
 	f, err := os.OpenFile(src, os.O_WRONLY, 0)
 	if err != nil {
+		gone = errors.Is(err, iofs.ErrNotExist)
 		return fmt.Errorf("commit upload %s: %w", id, notFound(err))
 	}
 	defer f.Close()
@@ -321,6 +397,7 @@ func (s *Store) CommitUpload(ctx context.Context, id string, size int64, dgst di
 		if err := os.Remove(src); err != nil && !errors.Is(err, iofs.ErrNotExist) {
 			return fmt.Errorf("commit upload %s: remove upload: %w", id, err)
 		}
+		gone = true
 		return nil
 	}
 
@@ -352,13 +429,15 @@ func (s *Store) CommitUpload(ctx context.Context, id string, size int64, dgst di
 	if err := os.Rename(src, dst); err != nil {
 		return fmt.Errorf("commit upload %s: %w", id, notFound(err))
 	}
+	gone = true
 	if err := syncDir(dir); err != nil {
 		return fmt.Errorf("commit upload %s: %w", id, err)
 	}
 	return nil
 }
 
-// DeleteUpload removes the upload. Deleting a missing upload is not an error.
+// DeleteUpload removes the upload and its generation file, under the upload's lock.
+// Deleting a missing upload is not an error.
 func (s *Store) DeleteUpload(ctx context.Context, id string) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -367,10 +446,162 @@ func (s *Store) DeleteUpload(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("delete upload: %w", err)
 	}
+	l, err := s.lockUpload(ctx, id)
+	if err != nil {
+		return fmt.Errorf("delete upload %s: %w", id, err)
+	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, iofs.ErrNotExist) {
+		_ = l.release(false)
+		return fmt.Errorf("delete upload %s: %w", id, err)
+	}
+	if err := l.release(true); err != nil {
 		return fmt.Errorf("delete upload %s: %w", id, err)
 	}
 	return nil
+}
+
+// uploadLock is the exclusive lock of one upload, held on its generation file.
+type uploadLock struct {
+	f    *os.File
+	path string
+	// created is set when taking the lock created the file (an upload made before
+	// generations existed, or a missing one): its directory entry is not durable.
+	created bool
+}
+
+// lockUpload takes the lock of upload id (already validated), waiting for another
+// holder to release it, until ctx is done. It creates the generation file if there
+// is none; the holder removes it again if the upload turns out to be missing.
+func (s *Store) lockUpload(ctx context.Context, id string) (*uploadLock, error) {
+	path := filepath.Join(s.uploads, id+genSuffix)
+	for {
+		created := false
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if errors.Is(err, iofs.ErrNotExist) {
+			f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, filePerm)
+			if errors.Is(err, iofs.ErrExist) {
+				continue // created meanwhile by another process: open that one
+			}
+			created = true
+		}
+		if err != nil {
+			return nil, fmt.Errorf("lock: %w", err)
+		}
+		if err := waitLock(ctx, f); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lock: %w", err)
+		}
+		// The holder before may have removed the file with its upload: a lock on a
+		// file that is no longer at path excludes nobody. Then start again.
+		at, err := isAt(f, path)
+		if err == nil && at {
+			return &uploadLock{f: f, path: path, created: created}, nil
+		}
+		_ = unlockFile(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("lock: %w", err)
+		}
+	}
+}
+
+// waitLock takes the lock of f, polling while another open of the file holds it.
+func waitLock(ctx context.Context, f *os.File) error {
+	wait := 100 * time.Microsecond
+	for {
+		ok, err := tryLockFile(f)
+		if ok || err != nil {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, maxLockPoll)
+	}
+}
+
+// isAt reports whether f is (still) the file at path.
+func isAt(f *os.File, path string) (bool, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	pi, err := os.Stat(path)
+	if errors.Is(err, iofs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(fi, pi), nil
+}
+
+// generation reads the upload's generation.
+func (l *uploadLock) generation() (int64, error) {
+	var b [genSize + 1]byte
+	n, err := l.f.ReadAt(b[:], 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return 0, fmt.Errorf("read generation: %w", err)
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	if n == genSize && b[genSize-1] == '\n' {
+		if g, err := strconv.ParseInt(string(b[:genSize-1]), 10, 64); err == nil && g >= 0 {
+			return g, nil
+		}
+	}
+	return 0, fmt.Errorf("damaged generation file %s (%d bytes: %q)", l.path, n, b[:n])
+}
+
+// setGeneration records gen, not durably: see sync.
+func (l *uploadLock) setGeneration(gen int64) error {
+	if _, err := l.f.WriteAt(fmt.Appendf(nil, "%0*d\n", genSize-1, gen), 0); err != nil {
+		return fmt.Errorf("record generation: %w", err)
+	}
+	return nil
+}
+
+// sync makes the recorded generation durable, with the file's directory entry if
+// taking the lock created the file in dir.
+func (l *uploadLock) sync(dir string) error {
+	if err := l.f.Sync(); err != nil {
+		return err
+	}
+	if l.created {
+		if err := syncDir(dir); err != nil {
+			return err
+		}
+		l.created = false
+	}
+	return nil
+}
+
+// release drops the lock and closes the file. With remove, the upload is gone and
+// its generation file is removed too: before the lock is dropped where open files
+// can be removed, so that no one can lock it and find the upload still there.
+func (l *uploadLock) release(remove bool) error {
+	var err error
+	if remove && removeWhileOpen {
+		if rerr := os.Remove(l.path); rerr != nil && !errors.Is(rerr, iofs.ErrNotExist) {
+			err = fmt.Errorf("remove generation file: %w", rerr)
+		}
+	}
+	// Closing drops the lock anyway; unlocking first just says so.
+	_ = unlockFile(l.f)
+	if cerr := l.f.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	if remove && !removeWhileOpen {
+		// Best effort: if another process opened the file meanwhile, it finds the
+		// upload gone when it takes the lock, and removes the file itself.
+		_ = os.Remove(l.path)
+	}
+	return err
 }
 
 // blobPath validates dgst and returns the path of its blob.

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -18,6 +19,13 @@ import (
 	"github.com/acre-dev/acre/store"
 	"github.com/acre-dev/acre/store/storetest"
 )
+
+// testGens hands out write generations: one counter for every upload of the tests
+// gives each upload increasing generations, which is all WriteUpload asks.
+var testGens atomic.Int64
+
+// nextGen returns a generation above every one handed out before.
+func nextGen() int64 { return testGens.Add(1) }
 
 func TestBlobStore(t *testing.T) {
 	storetest.TestBlobStore(t, func(t *testing.T) store.BlobStore {
@@ -41,7 +49,7 @@ func put(tb testing.TB, s *Store, id string, content []byte) digest.Digest {
 	if err := s.CreateUpload(ctx, id); err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := s.WriteUpload(ctx, id, 0, bytes.NewReader(content)); err != nil {
+	if _, err := s.WriteUpload(ctx, id, 0, nextGen(), bytes.NewReader(content)); err != nil {
 		tb.Fatal(err)
 	}
 	dgst := digest.FromBytes(content)
@@ -114,7 +122,7 @@ func TestInvalidNamesRejected(t *testing.T) {
 	if err := s.CreateUpload(ctx, validID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.WriteUpload(ctx, validID, 0, strings.NewReader("data")); err != nil {
+	if _, err := s.WriteUpload(ctx, validID, 0, nextGen(), strings.NewReader("data")); err != nil {
 		t.Fatal(err)
 	}
 	hex64 := strings.Repeat("ab", 32)
@@ -170,7 +178,7 @@ func TestInvalidNamesRejected(t *testing.T) {
 			if err := s.CreateUpload(ctx, id); err == nil {
 				t.Errorf("CreateUpload: got nil error")
 			}
-			if _, err := s.WriteUpload(ctx, id, 0, strings.NewReader("x")); err == nil || errors.Is(err, store.ErrNotFound) {
+			if _, err := s.WriteUpload(ctx, id, 0, nextGen(), strings.NewReader("x")); err == nil || errors.Is(err, store.ErrNotFound) {
 				t.Errorf("WriteUpload: got %v, want an invalid id error", err)
 			}
 			if rc, err := s.OpenUpload(ctx, id, 0); err == nil || errors.Is(err, store.ErrNotFound) {
@@ -205,7 +213,7 @@ func TestInvalidNamesRejected(t *testing.T) {
 	if len(entries) != 1 || entries[0].Name() != "root" {
 		t.Errorf("parent of root holds %v, want only root", entries)
 	}
-	if got, want := files(t, root), []string{"uploads/" + validID}; !slices.Equal(got, want) {
+	if got, want := files(t, root), []string{"uploads/" + validID, "uploads/" + validID + genSuffix}; !slices.Equal(got, want) {
 		t.Errorf("files = %q, want %q", got, want)
 	}
 }
@@ -222,15 +230,15 @@ func TestResumeAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A partial write that the client never saw acknowledged: it is discarded.
-	if _, err := s1.WriteUpload(ctx, id, 0, bytes.NewReader(content[:half])); err != nil {
+	if _, err := s1.WriteUpload(ctx, id, 0, nextGen(), bytes.NewReader(content[:half])); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s1.WriteUpload(ctx, id, half, strings.NewReader("garbage")); err != nil {
+	if _, err := s1.WriteUpload(ctx, id, half, nextGen(), strings.NewReader("garbage")); err != nil {
 		t.Fatal(err)
 	}
 
 	s2 := newStore(t, root) // the process restarted
-	if _, err := s2.WriteUpload(ctx, id, half, bytes.NewReader(content[half:])); err != nil {
+	if _, err := s2.WriteUpload(ctx, id, half, nextGen(), bytes.NewReader(content[half:])); err != nil {
 		t.Fatalf("WriteUpload after restart: %v", err)
 	}
 	dgst := digest.FromBytes(content)
@@ -265,7 +273,7 @@ func TestNoTempFilesAfterCommit(t *testing.T) {
 	if err := s.CreateUpload(ctx, "discarded"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.WriteUpload(ctx, "discarded", 0, strings.NewReader("data")); err != nil {
+	if _, err := s.WriteUpload(ctx, "discarded", 0, nextGen(), strings.NewReader("data")); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.DeleteUpload(ctx, "discarded"); err != nil {
@@ -288,13 +296,13 @@ func TestSizeAndOffsetErrors(t *testing.T) {
 	if err := s.CreateUpload(ctx, id); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("CreateUpload of an existing upload: got %v, want ErrConflict", err)
 	}
-	if _, err := s.WriteUpload(ctx, id, 0, strings.NewReader("four")); err != nil {
+	if _, err := s.WriteUpload(ctx, id, 0, nextGen(), strings.NewReader("four")); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := s.WriteUpload(ctx, id, 5, strings.NewReader("x")); !errors.Is(err, store.ErrConflict) || n != 0 {
+	if n, err := s.WriteUpload(ctx, id, 5, nextGen(), strings.NewReader("x")); !errors.Is(err, store.ErrConflict) || n != 0 {
 		t.Errorf("WriteUpload beyond the data: n=%d err=%v, want 0, ErrConflict", n, err)
 	}
-	if _, err := s.WriteUpload(ctx, id, -1, strings.NewReader("x")); err == nil {
+	if _, err := s.WriteUpload(ctx, id, -1, nextGen(), strings.NewReader("x")); err == nil {
 		t.Errorf("WriteUpload at a negative offset: got nil error")
 	}
 	if _, err := s.OpenUpload(ctx, id, 5); !errors.Is(err, store.ErrConflict) {
@@ -374,7 +382,7 @@ func TestContextCancelled(t *testing.T) {
 	_, checks["Open"] = s.Open(ctx, dgst, 0)
 	checks["Delete"] = s.Delete(ctx, dgst)
 	checks["CreateUpload"] = s.CreateUpload(ctx, "ctx-3")
-	_, checks["WriteUpload"] = s.WriteUpload(ctx, "ctx-2", 0, strings.NewReader("x"))
+	_, checks["WriteUpload"] = s.WriteUpload(ctx, "ctx-2", 0, nextGen(), strings.NewReader("x"))
 	_, checks["OpenUpload"] = s.OpenUpload(ctx, "ctx-2", 0)
 	checks["CommitUpload"] = s.CommitUpload(ctx, "ctx-2", 0, digest.FromBytes(nil))
 	checks["DeleteUpload"] = s.DeleteUpload(ctx, "ctx-2")
@@ -389,7 +397,7 @@ func TestContextCancelled(t *testing.T) {
 	defer cancel()
 	content := bytes.Repeat([]byte("0123456789abcdef"), 1<<18) // 4 MiB
 	r := &cancelAfter{r: bytes.NewReader(content), left: 2, cancel: cancel}
-	n, err := s.WriteUpload(ctx, "ctx-2", 0, r)
+	n, err := s.WriteUpload(ctx, "ctx-2", 0, nextGen(), r)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("WriteUpload cancelled midway: got %v, want context.Canceled", err)
 	}
@@ -506,7 +514,7 @@ func benchmarkWriteCommit(b *testing.B, size int64, small bool) {
 		if err := s.CreateUpload(ctx, id); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := s.WriteUpload(ctx, id, 0, r); err != nil {
+		if _, err := s.WriteUpload(ctx, id, 0, nextGen(), r); err != nil {
 			b.Fatal(err)
 		}
 		if err := s.CommitUpload(ctx, id, size, dgst); err != nil {
@@ -533,7 +541,7 @@ func BenchmarkOpenRead(b *testing.B) {
 			if err := s.CreateUpload(ctx, id); err != nil {
 				b.Fatal(err)
 			}
-			if _, err := s.WriteUpload(ctx, id, 0, r); err != nil {
+			if _, err := s.WriteUpload(ctx, id, 0, nextGen(), r); err != nil {
 				b.Fatal(err)
 			}
 			dgst := digest.FromString("not verified by the store")

@@ -17,7 +17,11 @@
 // upload, and the manifest is the single point of change: every write replaces it
 // with If-Match on the version it read, so two replicas writing the same upload at
 // once cannot interleave (the later one fails with store.ErrConflict), and a crash
-// never leaves a half-changed upload, only unreferenced pieces.
+// never leaves a half-changed upload, only unreferenced pieces. The manifest also
+// holds the upload's generation (store.BlobStore.WriteUpload): a write checks it
+// against the manifest it read, before it stores anything, and the conditional
+// manifest update records the new one, so the check and the change are one atomic
+// step.
 //
 // WriteUpload reads the manifest (one GET), reads r into one buffer of at most
 // Options.PieceSize bytes at a time and PUTs each buffer as a new piece, then stores
@@ -321,15 +325,17 @@ func (s *Store) CreateUpload(ctx context.Context, id string) error {
 // WriteUpload writes r into the upload at offset: r is PUT in new pieces of at most
 // PieceSize bytes, then the manifest is replaced (If-Match on the version read) by
 // one that keeps the pieces below offset, a shortened copy of a piece that straddles
-// it, and the new pieces. The write is durable, and visible to every replica, once
-// the manifest is stored. An offset beyond the bytes the upload holds returns an
-// error wrapping store.ErrConflict, as does a concurrent write to the same upload
-// (the later manifest update fails; its pieces are removed).
+// it, and the new pieces, and records gen. The write is durable, and visible to
+// every replica, once the manifest is stored. A gen not above the generation in the
+// manifest returns an error wrapping store.ErrConflict before anything is stored. An
+// offset beyond the bytes the upload holds returns such an error too, as does a
+// concurrent write to the same upload (the later manifest update fails; its pieces
+// are removed).
 //
 // If r fails or a PUT fails midway, the pieces stored so far are still committed and
 // counted in the result, so the caller may resume at offset or offset+n. If the
 // manifest update fails, nothing changed and the result is 0.
-func (s *Store) WriteUpload(ctx context.Context, id string, offset int64, r io.Reader) (int64, error) {
+func (s *Store) WriteUpload(ctx context.Context, id string, offset int64, gen int64, r io.Reader) (int64, error) {
 	if err := validateID(id); err != nil {
 		return 0, fmt.Errorf("write upload: %w", err)
 	}
@@ -340,13 +346,16 @@ func (s *Store) WriteUpload(ctx context.Context, id string, offset int64, r io.R
 	if err != nil {
 		return 0, fmt.Errorf("write upload %s: %w", id, err)
 	}
+	if gen <= m.Generation {
+		return 0, fmt.Errorf("write upload %s: generation %d is not above the upload's %d: %w", id, gen, m.Generation, store.ErrConflict)
+	}
 	if held := m.size(); held < offset {
 		return 0, fmt.Errorf("write upload %s: offset %d is beyond the %d bytes held: %w", id, offset, held, store.ErrConflict)
 	}
 	bp := s.bufs.Get().(*[]byte)
 	defer s.bufs.Put(bp)
 	buf := *bp
-	w := s.newWrite(m)
+	w := s.newWrite(m, gen)
 
 	kept, cut := m.cut(offset)
 	if cut != nil {
@@ -389,10 +398,9 @@ func (s *Store) WriteUpload(ctx context.Context, id string, offset int64, r io.R
 			break
 		}
 	}
-	if n > 0 || cut != nil || len(kept) != len(m.Pieces) {
-		if err := w.commit(ctx, kept); err != nil {
-			return 0, fmt.Errorf("write upload %s: %w", id, err)
-		}
+	// The manifest is stored even when the pieces did not change: it records gen.
+	if err := w.commit(ctx, kept); err != nil {
+		return 0, fmt.Errorf("write upload %s: %w", id, err)
 	}
 	if stopErr != nil {
 		return n, fmt.Errorf("write upload %s: after %d bytes: %w", id, n, stopErr)
@@ -523,9 +531,11 @@ func (s *Store) deleteKeys(ctx context.Context, keys []string) error {
 }
 
 // manifest is the stored state of an upload: its pieces, in order, whose
-// concatenation is the upload's content.
+// concatenation is the upload's content, and the generation of the last write
+// (absent, so 0, in a new upload and in uploads made before generations existed).
 type manifest struct {
-	Pieces []entry `json:"pieces"`
+	Pieces     []entry `json:"pieces"`
+	Generation int64   `json:"generation,omitempty"`
 
 	dir  string // the upload's folder, which piece names are relative to
 	etag string // version of the stored manifest, for If-Match
@@ -615,12 +625,13 @@ func (s *Store) readManifest(ctx context.Context, id string) (*manifest, error) 
 type write struct {
 	s     *Store
 	m     *manifest
+	gen   int64 // the generation the new manifest records
 	nonce string
 	added []string
 }
 
-func (s *Store) newWrite(m *manifest) *write {
-	return &write{s: s, m: m, nonce: newNonce()}
+func (s *Store) newWrite(m *manifest, gen int64) *write {
+	return &write{s: s, m: m, gen: gen, nonce: newNonce()}
 }
 
 // add creates a new piece at offset off with put(key) and records it.
@@ -642,7 +653,7 @@ func (w *write) tmpDir() string { return w.m.dir + "tmp/" + w.nonce + "/" }
 // On failure the new pieces are removed; on success, the pieces no longer named.
 func (w *write) commit(ctx context.Context, pieces []entry) error {
 	s := w.s
-	body, err := json.Marshal(manifest{Pieces: pieces})
+	body, err := json.Marshal(manifest{Pieces: pieces, Generation: w.gen})
 	if err != nil {
 		return err
 	}

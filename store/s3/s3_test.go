@@ -21,6 +21,13 @@ import (
 	"github.com/acre-dev/acre/store/storetest"
 )
 
+// testGens hands out write generations: one counter for every upload of the tests
+// gives each upload increasing generations, which is all WriteUpload asks.
+var testGens atomic.Int64
+
+// nextGen returns a generation above every one handed out before.
+func nextGen() int64 { return testGens.Add(1) }
+
 // newTestStore returns a store on the bucket of opts under prefix.
 func newTestStore(t testing.TB, opts Options, prefix string, pieceSize int) *Store {
 	t.Helper()
@@ -102,14 +109,14 @@ func TestReplicas(t *testing.T) {
 	}
 	var off int64
 	for i, chunk := range [][]byte{content[:2500], content[2500:2501], content[2501:9000], content[9000:]} {
-		n, err := replicas[i%2].WriteUpload(ctx, id, off, bytes.NewReader(chunk))
+		n, err := replicas[i%2].WriteUpload(ctx, id, off, nextGen(), bytes.NewReader(chunk))
 		if err != nil || n != int64(len(chunk)) {
 			t.Fatalf("chunk %d: n=%d err=%v", i, n, err)
 		}
 		off += n
 	}
 	// A retry of the last chunk on the other replica replaces it.
-	if n, err := replicas[0].WriteUpload(ctx, id, 9000, bytes.NewReader(content[9000:])); err != nil || n != int64(len(content)-9000) {
+	if n, err := replicas[0].WriteUpload(ctx, id, 9000, nextGen(), bytes.NewReader(content[9000:])); err != nil || n != int64(len(content)-9000) {
 		t.Fatalf("retried chunk: n=%d err=%v", n, err)
 	}
 	dgst := digest.FromBytes(content)
@@ -158,7 +165,7 @@ func TestChunkSizes(t *testing.T) {
 			}
 			var off int
 			for _, c := range tt.chunks {
-				if n, err := s.WriteUpload(ctx, id, int64(off), bytes.NewReader(content[off:off+c])); err != nil || n != int64(c) {
+				if n, err := s.WriteUpload(ctx, id, int64(off), nextGen(), bytes.NewReader(content[off:off+c])); err != nil || n != int64(c) {
 					t.Fatalf("WriteUpload %d bytes at %d: n=%d err=%v", c, off, n, err)
 				}
 				off += c
@@ -188,7 +195,7 @@ func TestTruncateLargePiece(t *testing.T) {
 	}
 	write := func(off int, p []byte) {
 		t.Helper()
-		if n, err := s.WriteUpload(ctx, id, int64(off), bytes.NewReader(p)); err != nil || n != int64(len(p)) {
+		if n, err := s.WriteUpload(ctx, id, int64(off), nextGen(), bytes.NewReader(p)); err != nil || n != int64(len(p)) {
 			t.Fatalf("WriteUpload %d bytes at %d: n=%d err=%v", len(p), off, n, err)
 		}
 	}
@@ -228,7 +235,7 @@ func TestTwoLevelCommit(t *testing.T) {
 	// Two writes, so that the small piece in the middle forces a re-sent part.
 	mid := 2*minPartSize + 12345
 	for _, r := range [][2]int{{0, mid}, {mid, len(content)}} {
-		if n, err := s.WriteUpload(ctx, id, int64(r[0]), bytes.NewReader(content[r[0]:r[1]])); err != nil || n != int64(r[1]-r[0]) {
+		if n, err := s.WriteUpload(ctx, id, int64(r[0]), nextGen(), bytes.NewReader(content[r[0]:r[1]])); err != nil || n != int64(r[1]-r[0]) {
 			t.Fatalf("WriteUpload: n=%d err=%v", n, err)
 		}
 	}
@@ -254,7 +261,7 @@ func TestUnreferencedPieces(t *testing.T) {
 	if err := s.CreateUpload(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.WriteUpload(ctx, id, 0, strings.NewReader("0123456789")); err != nil {
+	if _, err := s.WriteUpload(ctx, id, 0, nextGen(), strings.NewReader("0123456789")); err != nil {
 		t.Fatal(err)
 	}
 	for off, p := range map[int64]string{0: "CRASHED-REWRITE", 10: "CRASHED-APPEND"} {
@@ -267,10 +274,10 @@ func TestUnreferencedPieces(t *testing.T) {
 	if _, err := s.OpenUpload(ctx, id, 11); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("OpenUpload beyond the content: got %v, want ErrConflict", err)
 	}
-	if _, err := s.WriteUpload(ctx, id, 11, strings.NewReader("x")); !errors.Is(err, store.ErrConflict) {
+	if _, err := s.WriteUpload(ctx, id, 11, nextGen(), strings.NewReader("x")); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("WriteUpload beyond the content: got %v, want ErrConflict", err)
 	}
-	if _, err := s.WriteUpload(ctx, id, 10, strings.NewReader("abcdefghijklmnopqrstuvwxyz")); err != nil {
+	if _, err := s.WriteUpload(ctx, id, 10, nextGen(), strings.NewReader("abcdefghijklmnopqrstuvwxyz")); err != nil {
 		t.Fatal(err)
 	}
 	want := "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -299,14 +306,14 @@ func TestConcurrentWriteLoses(t *testing.T) {
 	r := readerFunc(func(p []byte) (int, error) {
 		if !other {
 			other = true
-			if _, err := s.WriteUpload(ctx, id, 0, strings.NewReader("other")); err != nil {
+			if _, err := s.WriteUpload(ctx, id, 0, nextGen(), strings.NewReader("other")); err != nil {
 				t.Errorf("interleaved write: %v", err)
 			}
 			return copy(p, "mine"), io.EOF
 		}
 		return 0, io.EOF
 	})
-	if _, err := s.WriteUpload(ctx, id, 0, r); !errors.Is(err, store.ErrConflict) {
+	if _, err := s.WriteUpload(ctx, id, 0, nextGen(), r); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("stale write: got %v, want ErrConflict", err)
 	}
 	checkUpload(t, s, id, []byte("other"))
@@ -345,7 +352,7 @@ func TestSignedURL(t *testing.T) {
 	if err := s.CreateUpload(ctx, "signed-1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.WriteUpload(ctx, "signed-1", 0, bytes.NewReader(content)); err != nil {
+	if _, err := s.WriteUpload(ctx, "signed-1", 0, nextGen(), bytes.NewReader(content)); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.CommitUpload(ctx, "signed-1", int64(len(content)), dgst); err != nil {
@@ -408,7 +415,7 @@ func TestMemoryBounded(t *testing.T) {
 			}
 			src := newPattern(size)
 			for off := int64(0); off < size; off += chunk {
-				if n, err := s.WriteUpload(ctx, id, off, io.LimitReader(src, chunk)); err != nil || n != chunk {
+				if n, err := s.WriteUpload(ctx, id, off, nextGen(), io.LimitReader(src, chunk)); err != nil || n != chunk {
 					t.Fatalf("WriteUpload at %d: n=%d err=%v", off, n, err)
 				}
 			}

@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -40,6 +43,8 @@ func TestBlobStore(t *testing.T, open func(t *testing.T) store.BlobStore) {
 		{"EmptyBlob", blobTestEmptyBlob},
 		{"SHA512", blobTestSHA512},
 		{"LargeStreamedBlob", blobTestLargeBlob},
+		{"StaleGenerationRefused", blobTestStaleGeneration},
+		{"ConcurrentGenerations", blobTestConcurrentGenerations},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -61,7 +66,7 @@ func blobTestChunkedUpload(t *testing.T, s store.BlobStore) {
 	blobMust(t, s.CreateUpload(ctx, id))
 	var offset int64
 	for i, c := range chunks {
-		n, err := s.WriteUpload(ctx, id, offset, bytes.NewReader(c))
+		n, err := s.WriteUpload(ctx, id, offset, nextGen(), bytes.NewReader(c))
 		if err != nil {
 			t.Fatalf("WriteUpload chunk %d at %d: %v", i, offset, err)
 		}
@@ -86,7 +91,7 @@ func blobTestChunkedUpload(t *testing.T, s store.BlobStore) {
 	}
 
 	// The upload is gone once committed.
-	if _, err := s.WriteUpload(ctx, id, 0, bytes.NewReader([]byte("x"))); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.WriteUpload(ctx, id, 0, nextGen(), bytes.NewReader([]byte("x"))); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("WriteUpload after commit: got %v, want ErrNotFound", err)
 	}
 }
@@ -150,7 +155,7 @@ func blobTestFailedWriteThenRetry(t *testing.T, s store.BlobStore) {
 			blobWrite(t, s, id, 0, content[:good])
 
 			r := &blobFailingReader{r: bytes.NewReader(content[good:]), left: delivered, err: errBroken}
-			n, err := s.WriteUpload(ctx, id, good, r)
+			n, err := s.WriteUpload(ctx, id, good, nextGen(), r)
 			if err == nil {
 				t.Fatalf("WriteUpload from a failing reader: got nil error (n=%d)", n)
 			}
@@ -190,7 +195,7 @@ func blobTestCommitTwice(t *testing.T, s store.BlobStore) {
 		}
 		blobCheckStat(t, s, dgst, int64(len(content)))
 		blobCheckBlob(t, s, dgst, 0, content)
-		if _, err := s.WriteUpload(ctx, id, 0, bytes.NewReader(nil)); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.WriteUpload(ctx, id, 0, nextGen(), bytes.NewReader(nil)); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("WriteUpload %s after commit: got %v, want ErrNotFound", id, err)
 		}
 	}
@@ -214,7 +219,7 @@ func blobTestConcurrentCommits(t *testing.T, s store.BlobStore) {
 				errs <- fmt.Errorf("CreateUpload %s: %w", id, err)
 				return
 			}
-			if _, err := s.WriteUpload(ctx, id, 0, bytes.NewReader(content)); err != nil {
+			if _, err := s.WriteUpload(ctx, id, 0, nextGen(), bytes.NewReader(content)); err != nil {
 				errs <- fmt.Errorf("WriteUpload %s: %w", id, err)
 				return
 			}
@@ -300,7 +305,7 @@ func blobTestDeleteBlob(t *testing.T, s store.BlobStore) {
 // blobTestMissingUpload checks operations on uploads that do not exist.
 func blobTestMissingUpload(t *testing.T, s store.BlobStore) {
 	ctx := t.Context()
-	if _, err := s.WriteUpload(ctx, "never-created", 0, bytes.NewReader([]byte("x"))); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.WriteUpload(ctx, "never-created", 0, nextGen(), bytes.NewReader([]byte("x"))); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("WriteUpload of a missing upload: got %v, want ErrNotFound", err)
 	}
 	if err := s.DeleteUpload(ctx, "never-created"); err != nil {
@@ -311,7 +316,7 @@ func blobTestMissingUpload(t *testing.T, s store.BlobStore) {
 	blobMust(t, s.CreateUpload(ctx, id))
 	blobWrite(t, s, id, 0, []byte("some data"))
 	blobMust(t, s.DeleteUpload(ctx, id))
-	if _, err := s.WriteUpload(ctx, id, 0, bytes.NewReader([]byte("x"))); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.WriteUpload(ctx, id, 0, nextGen(), bytes.NewReader([]byte("x"))); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("WriteUpload of a deleted upload: got %v, want ErrNotFound", err)
 	}
 	if err := s.DeleteUpload(ctx, id); err != nil {
@@ -333,7 +338,7 @@ func blobTestEmptyBlob(t *testing.T, s store.BlobStore) {
 
 	blobMust(t, s.Delete(ctx, dgst))
 	blobMust(t, s.CreateUpload(ctx, "empty-2"))
-	n, err := s.WriteUpload(ctx, "empty-2", 0, bytes.NewReader(nil))
+	n, err := s.WriteUpload(ctx, "empty-2", 0, nextGen(), bytes.NewReader(nil))
 	if err != nil || n != 0 {
 		t.Fatalf("WriteUpload of nothing: n=%d err=%v, want 0, nil", n, err)
 	}
@@ -378,11 +383,11 @@ func blobTestLargeBlob(t *testing.T, s store.BlobStore) {
 	const id = "large-1"
 	blobMust(t, s.CreateUpload(ctx, id))
 	gen := blobGen(seed, size)
-	n, err := s.WriteUpload(ctx, id, 0, io.LimitReader(gen, first))
+	n, err := s.WriteUpload(ctx, id, 0, nextGen(), io.LimitReader(gen, first))
 	if err != nil || n != first {
 		t.Fatalf("WriteUpload first part: n=%d err=%v, want %d", n, err, first)
 	}
-	n, err = s.WriteUpload(ctx, id, first, gen)
+	n, err = s.WriteUpload(ctx, id, first, nextGen(), gen)
 	if err != nil || n != size-first {
 		t.Fatalf("WriteUpload second part: n=%d err=%v, want %d", n, err, size-first)
 	}
@@ -408,6 +413,145 @@ func blobTestLargeBlob(t *testing.T, s store.BlobStore) {
 	}
 }
 
+// blobTestStaleGeneration checks the fencing contract of WriteUpload: a write whose
+// generation is not above the upload's is refused with ErrConflict and changes
+// nothing, whatever its offset and length; a write of a higher generation (with
+// any gap) is accepted and raises the generation for every later write.
+func blobTestStaleGeneration(t *testing.T, s store.BlobStore) {
+	ctx := t.Context()
+	const id = "fenced-1"
+	blobMust(t, s.CreateUpload(ctx, id))
+	// A new upload is at generation 0: the first generation is 1.
+	if n, err := s.WriteUpload(ctx, id, 0, 0, strings.NewReader("zero")); !errors.Is(err, store.ErrConflict) || n != 0 {
+		t.Errorf("WriteUpload of generation 0 to a new upload: n=%d err=%v, want 0, ErrConflict", n, err)
+	}
+	blobCheckNoMore(t, s, id, 0, 4)
+	blobWriteGen(t, s, id, 0, 1, []byte("0123456789"))
+	blobWriteGen(t, s, id, 10, 20, []byte("abcdef"))
+	held := []byte("0123456789abcdef")
+
+	for _, tc := range []struct {
+		name   string
+		offset int64
+		gen    int64
+		data   string
+	}{
+		{"older, truncating", 4, 19, "XX"},
+		{"older, from the start", 0, 2, "YYYYYYYYYYYYYYYYYYYYYYYY"},
+		{"older, appending", 16, 5, "ZZ"},
+		{"older, empty", 3, 1, ""},
+		{"equal", 16, 20, "ZZ"},
+		{"equal, truncating", 8, 20, ""},
+		{"zero", 16, 0, "ZZ"},
+		{"negative", 16, -1, "ZZ"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, err := s.WriteUpload(ctx, id, tc.offset, tc.gen, strings.NewReader(tc.data))
+			if !errors.Is(err, store.ErrConflict) || n != 0 {
+				t.Errorf("WriteUpload of generation %d at %d: n=%d err=%v, want 0, ErrConflict", tc.gen, tc.offset, n, err)
+			}
+			blobCheckUpload(t, s, id, held)
+			blobCheckNoMore(t, s, id, int64(len(held)), int64(len(held))+int64(len(tc.data))+1)
+		})
+	}
+
+	// A higher generation truncates and writes; the one it beat is refused from now on.
+	blobWriteGen(t, s, id, 12, 21, []byte("!"))
+	held = []byte("0123456789ab!")
+	if n, err := s.WriteUpload(ctx, id, 13, 20, strings.NewReader("late")); !errors.Is(err, store.ErrConflict) || n != 0 {
+		t.Errorf("WriteUpload of generation 20 after 21: n=%d err=%v, want 0, ErrConflict", n, err)
+	}
+	blobCheckUpload(t, s, id, held)
+	blobCheckNoMore(t, s, id, int64(len(held)), int64(len(held))+4)
+	// An empty write of a higher generation raises the generation too.
+	blobWriteGen(t, s, id, 13, 30, nil)
+	if n, err := s.WriteUpload(ctx, id, 13, 29, strings.NewReader("?")); !errors.Is(err, store.ErrConflict) || n != 0 {
+		t.Errorf("WriteUpload of generation 29 after an empty write of 30: n=%d err=%v, want 0, ErrConflict", n, err)
+	}
+	blobWriteGen(t, s, id, 13, 1<<40, []byte("?"))
+	held = []byte("0123456789ab!?")
+	dgst := digest.FromBytes(held)
+	blobMust(t, s.CommitUpload(ctx, id, int64(len(held)), dgst))
+	blobCheckBlob(t, s, dgst, 0, held)
+
+	// Generations belong to one upload: another starts at 0 again.
+	blobMust(t, s.CreateUpload(ctx, "fenced-2"))
+	blobWriteGen(t, s, "fenced-2", 0, 1, []byte("other"))
+	blobCheckUpload(t, s, "fenced-2", []byte("other"))
+	blobMust(t, s.DeleteUpload(ctx, "fenced-2"))
+}
+
+// blobTestConcurrentGenerations has writers of distinct generations write one upload
+// at once, each from offset 0 with content of its own length, as racing replicas do.
+// Refused writes must fail with ErrConflict and change nothing, accepted ones must be
+// accepted in increasing generation order, so the upload must hold exactly the
+// content of the highest generation accepted.
+func blobTestConcurrentGenerations(t *testing.T, s store.BlobStore) {
+	ctx := t.Context()
+	const writers = 6
+	for round := range 3 {
+		id := fmt.Sprintf("racing-%d", round)
+		blobMust(t, s.CreateUpload(ctx, id))
+		gens := rand.Perm(writers)
+		contents := make([][]byte, writers)
+		errs := make([]error, writers)
+		var wg sync.WaitGroup
+		for i := range writers {
+			contents[i] = blobBytes(uint64(100+10*round+i), 40_000+1000*i)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var n int64
+				n, errs[i] = s.WriteUpload(ctx, id, 0, int64(gens[i]+1), bytes.NewReader(contents[i]))
+				if errs[i] == nil && n != int64(len(contents[i])) {
+					errs[i] = fmt.Errorf("wrote %d bytes, want %d", n, len(contents[i]))
+				}
+			}()
+		}
+		wg.Wait()
+		winner := -1
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				if winner < 0 || gens[i] > gens[winner] {
+					winner = i
+				}
+			case !errors.Is(err, store.ErrConflict):
+				t.Errorf("round %d: WriteUpload of generation %d: %v, want success or ErrConflict", round, gens[i]+1, err)
+			}
+		}
+		if winner < 0 {
+			t.Fatalf("round %d: every concurrent write was refused; the first to commit cannot be", round)
+		}
+		want := contents[winner]
+		blobCheckUpload(t, s, id, want)
+		blobCheckNoMore(t, s, id, int64(len(want)), int64(len(want))+1)
+		dgst := digest.FromBytes(want)
+		blobMust(t, s.CommitUpload(ctx, id, int64(len(want)), dgst))
+		blobCheckBlob(t, s, dgst, 0, want)
+	}
+}
+
+// generations hands out write generations. One counter for every upload of every
+// store gives each upload increasing generations, which is all WriteUpload asks.
+var generations atomic.Int64
+
+// nextGen returns a generation above every one handed out before.
+func nextGen() int64 { return generations.Add(1) }
+
+// blobWriteGen writes p into an upload at offset with generation gen and fails the
+// test unless all of it was written.
+func blobWriteGen(t *testing.T, s store.BlobStore, id string, offset, gen int64, p []byte) {
+	t.Helper()
+	n, err := s.WriteUpload(t.Context(), id, offset, gen, bytes.NewReader(p))
+	if err != nil {
+		t.Fatalf("WriteUpload %s at %d, generation %d: %v", id, offset, gen, err)
+	}
+	if n != int64(len(p)) {
+		t.Fatalf("WriteUpload %s at %d, generation %d: wrote %d bytes, want %d", id, offset, gen, n, len(p))
+	}
+}
+
 // blobPut stores content as a blob through one upload and returns its digest.
 func blobPut(t *testing.T, s store.BlobStore, id string, content []byte) digest.Digest {
 	t.Helper()
@@ -419,17 +563,11 @@ func blobPut(t *testing.T, s store.BlobStore, id string, content []byte) digest.
 	return dgst
 }
 
-// blobWrite writes p into an upload at offset and fails the test unless all of it
-// was written.
+// blobWrite writes p into an upload at offset, with a new generation, and fails the
+// test unless all of it was written.
 func blobWrite(t *testing.T, s store.BlobStore, id string, offset int64, p []byte) {
 	t.Helper()
-	n, err := s.WriteUpload(t.Context(), id, offset, bytes.NewReader(p))
-	if err != nil {
-		t.Fatalf("WriteUpload %s at %d: %v", id, offset, err)
-	}
-	if n != int64(len(p)) {
-		t.Fatalf("WriteUpload %s at %d: wrote %d bytes, want %d", id, offset, n, len(p))
-	}
+	blobWriteGen(t, s, id, offset, nextGen(), p)
 }
 
 // blobCheckUpload checks that the upload's first len(want) bytes are want.

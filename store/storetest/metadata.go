@@ -1099,7 +1099,7 @@ func metaTestUploads(t *testing.T, s store.MetadataStore) {
 	})
 
 	// Replace.
-	u1.Size, u1.HashState, u1.UpdatedAt = 1<<20, []byte{0, 1, 2, 0xff, 0}, metaAt(3)
+	u1.Size, u1.HashState, u1.Generation, u1.UpdatedAt = 1<<20, []byte{0, 1, 2, 0xff, 0}, 1<<40+3, metaAt(3)
 	metaUpdate(t, s, func(ctx context.Context, tx store.MetadataTx) error { return tx.PutUpload(ctx, u1) })
 	metaView(t, s, func(ctx context.Context, tx store.MetadataTx) error {
 		got, err := tx.Upload(ctx, "u1")

@@ -42,7 +42,7 @@ type Dialect struct {
 // clauses outside the dialect placeholders.
 func Migrations(d Dialect) []string {
 	r := strings.NewReplacer("{{autoID}}", d.AutoID, "{{bytes}}", d.Bytes, "{{key}}", d.Key)
-	m := []string{schemaV1, schemaV2}
+	m := []string{schemaV1, schemaV2, schemaV3}
 	for i := range m {
 		m[i] = r.Replace(m[i])
 	}
@@ -228,4 +228,12 @@ CREATE TABLE tokens (
 	password1  {{bytes}},
 	password2  {{bytes}}
 );
+`
+
+// schemaV3 adds the write generation of upload sessions (store.Upload.Generation),
+// the fencing token that keeps a session's size and hash state true to the bytes in
+// the blob store when writes race on several replicas. Sessions started before it
+// begin at 0, as the blob stores' uploads do.
+const schemaV3 = `
+ALTER TABLE uploads ADD COLUMN generation BIGINT NOT NULL DEFAULT 0;
 `

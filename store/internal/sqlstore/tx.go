@@ -686,13 +686,13 @@ func (t *Tx) cursor(ctx context.Context, l listing, repoID int64, opts store.Lis
 
 // uploadColumns are the columns of a store.Upload, in scanUpload order; hash_state
 // last, like content in manifests.
-const uploadColumns = `id, repository, size, created_at, updated_at, hash_state`
+const uploadColumns = `id, repository, size, generation, created_at, updated_at, hash_state`
 
 // scanUpload scans uploadColumns.
 func scanUpload(s rowScanner) (store.Upload, error) {
 	var u store.Upload
 	var created, updated int64
-	err := s.Scan(&u.ID, &u.Repository, &u.Size, &created, &updated, &u.HashState)
+	err := s.Scan(&u.ID, &u.Repository, &u.Size, &u.Generation, &created, &updated, &u.HashState)
 	u.CreatedAt, u.UpdatedAt = fromNanos(created), fromNanos(updated)
 	return u, err
 }
@@ -708,14 +708,15 @@ func (t *Tx) Upload(ctx context.Context, id string) (store.Upload, error) {
 
 // PutUpload inserts or replaces an upload session (every field).
 func (t *Tx) PutUpload(ctx context.Context, u store.Upload) error {
-	if _, err := t.exec(ctx, `INSERT INTO uploads (`+uploadColumns+`) VALUES ($1, $2, $3, $4, $5, $6)
+	if _, err := t.exec(ctx, `INSERT INTO uploads (`+uploadColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (id) DO UPDATE SET
 			repository = excluded.repository,
 			size = excluded.size,
+			generation = excluded.generation,
 			created_at = excluded.created_at,
 			updated_at = excluded.updated_at,
 			hash_state = excluded.hash_state`,
-		u.ID, u.Repository, u.Size, toNanos(u.CreatedAt), toNanos(u.UpdatedAt), u.HashState); err != nil {
+		u.ID, u.Repository, u.Size, u.Generation, toNanos(u.CreatedAt), toNanos(u.UpdatedAt), u.HashState); err != nil {
 		return fmt.Errorf("put upload %s: %w", u.ID, err)
 	}
 	return nil
