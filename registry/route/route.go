@@ -14,6 +14,7 @@ import (
 
 	"github.com/acre-dev/acre/internal/errcode"
 	"github.com/acre-dev/acre/internal/reference"
+	"github.com/acre-dev/acre/store"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -100,7 +101,7 @@ func ParseV2(escapedPath string) (Route, error) {
 			return Route{Kind: UploadStart, Name: name}, nil
 		}
 		id, err := url.PathUnescape(segs[n-1])
-		if err != nil || !validUploadID(id) {
+		if err != nil || store.ValidateUploadID(id) != nil {
 			return Route{}, errcode.New(errcode.BlobUploadUnknown, "blob upload unknown to registry")
 		}
 		return Route{Kind: Upload, Name: name, UploadID: id}, nil
@@ -204,18 +205,6 @@ func ParseDigest(s string) (digest.Digest, error) {
 		return "", errcode.New(errcode.DigestInvalid, "invalid digest").WithDetail(map[string]string{"digest": s})
 	}
 	return d, nil
-}
-
-func validUploadID(id string) bool {
-	if len(id) == 0 || len(id) > 128 {
-		return false
-	}
-	for _, c := range id {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 // Action is a token scope action, as ACR names them.

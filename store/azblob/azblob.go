@@ -88,8 +88,6 @@ const (
 	DefaultBlockSize = 8 << 20
 	// maxBlockSize is the service's limit for one Put Block.
 	maxBlockSize = 4000 << 20
-	// maxIDLength bounds upload ids, as the filesystem store does.
-	maxIDLength = 128
 	// readRetries is how often a blob read that broke midway is resumed (from where it
 	// broke, with If-Match so that a changed blob is never spliced) before failing.
 	readRetries = 5
@@ -97,9 +95,6 @@ const (
 	// ahead of the service's can use them at once.
 	sasClockSkew = 5 * time.Minute
 )
-
-// algorithms are the digest algorithms the store accepts, as in the other stores.
-var algorithms = []digest.Algorithm{digest.SHA256, digest.SHA512}
 
 // Options configure a Store. Either ConnectionString, or ServiceURL with AccountName
 // and AccountKey, or ServiceURL with Credential must be set.
@@ -755,7 +750,7 @@ func (s *Store) blobClient(dgst digest.Digest) (*blockblob.Client, error) {
 
 // uploadClient returns a client for the upload id, after validating it.
 func (s *Store) uploadClient(id string) (*blockblob.Client, error) {
-	if err := validateID(id); err != nil {
+	if err := store.ValidateUploadID(id); err != nil {
 		return nil, err
 	}
 	return s.client(s.prefix + "uploads/" + id)
@@ -790,7 +785,7 @@ func (s *Store) url(name string) string {
 
 // blobName validates dgst and returns the name of its blob.
 func (s *Store) blobName(dgst digest.Digest) (string, error) {
-	if err := validateDigest(dgst); err != nil {
+	if err := store.ValidateDigest(dgst); err != nil {
 		return "", err
 	}
 	return s.prefix + "blobs/" + dgst.Algorithm().String() + "/" + dgst.Encoded(), nil
@@ -844,35 +839,6 @@ func deref(p *string) string {
 }
 
 func to[T any](v T) *T { return &v }
-
-// validateDigest accepts only sha256 and sha512 digests with lowercase hex of the
-// right length, as the filesystem store does.
-func validateDigest(dgst digest.Digest) error {
-	if err := dgst.Validate(); err != nil {
-		return fmt.Errorf("invalid digest %q: %w", dgst, err)
-	}
-	for _, alg := range algorithms {
-		if dgst.Algorithm() == alg {
-			return nil
-		}
-	}
-	return fmt.Errorf("invalid digest %q: %w (only sha256 and sha512)", dgst, digest.ErrDigestUnsupported)
-}
-
-// validateID accepts ids matching [a-zA-Z0-9-]{1,128}, which can never name anything
-// but one blob directly under uploads/.
-func validateID(id string) error {
-	if len(id) == 0 || len(id) > maxIDLength {
-		return fmt.Errorf("invalid upload id %q: length must be 1 to %d", id, maxIDLength)
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
-			return fmt.Errorf("invalid upload id %q: only [a-zA-Z0-9-] allowed", id)
-		}
-	}
-	return nil
-}
 
 // validateContainer applies the service's container naming rules, so that a typo
 // fails at start rather than as an obscure error on first use.

@@ -57,8 +57,6 @@ const (
 	// large enough that a write costs few syscalls, small and pooled so that memory
 	// does not grow with blob size or with the number of concurrent uploads.
 	copyBufferSize = 1 << 20
-	// maxIDLength bounds upload ids so that they always fit in a file name.
-	maxIDLength = 128
 
 	// Blobs may belong to private repositories: only the server's user reads them.
 	dirPerm  = 0o700
@@ -606,7 +604,7 @@ func (l *uploadLock) release(remove bool) error {
 
 // blobPath validates dgst and returns the path of its blob.
 func (s *Store) blobPath(dgst digest.Digest) (string, error) {
-	if err := validateDigest(dgst); err != nil {
+	if err := store.ValidateDigest(dgst); err != nil {
 		return "", err
 	}
 	hex := dgst.Encoded()
@@ -615,40 +613,10 @@ func (s *Store) blobPath(dgst digest.Digest) (string, error) {
 
 // uploadPath validates id and returns the path of its upload.
 func (s *Store) uploadPath(id string) (string, error) {
-	if err := validateID(id); err != nil {
+	if err := store.ValidateUploadID(id); err != nil {
 		return "", err
 	}
 	return filepath.Join(s.uploads, id), nil
-}
-
-// validateDigest accepts only sha256 and sha512 digests with lowercase hex of the
-// right length. digest.Validate checks the hex; the algorithm list also excludes the
-// algorithms go-digest knows but the store has no directory for (sha384).
-func validateDigest(dgst digest.Digest) error {
-	if err := dgst.Validate(); err != nil {
-		return fmt.Errorf("invalid digest %q: %w", dgst, err)
-	}
-	for _, alg := range algorithms {
-		if dgst.Algorithm() == alg {
-			return nil
-		}
-	}
-	return fmt.Errorf("invalid digest %q: %w (only sha256 and sha512)", dgst, digest.ErrDigestUnsupported)
-}
-
-// validateID accepts ids matching [a-zA-Z0-9-]{1,128}, which can never name
-// anything but a file directly in the uploads directory.
-func validateID(id string) error {
-	if len(id) == 0 || len(id) > maxIDLength {
-		return fmt.Errorf("invalid upload id %q: length must be 1 to %d", id, maxIDLength)
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
-			return fmt.Errorf("invalid upload id %q: only [a-zA-Z0-9-] allowed", id)
-		}
-	}
-	return nil
 }
 
 // copy streams r to w through a pooled buffer. Unlike io.CopyBuffer it fills the

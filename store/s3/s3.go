@@ -97,8 +97,6 @@ const (
 	copyConcurrency = 8
 	// deleteBatch is the most keys one DeleteObjects request takes.
 	deleteBatch = 1000
-	// maxIDLength bounds upload ids, as the filesystem store does.
-	maxIDLength = 128
 	// offsetDigits is the width of the offsets in piece names, which makes listings
 	// (for people looking at the bucket) show pieces in order.
 	offsetDigits = 20
@@ -113,9 +111,6 @@ const (
 	// commit, which runs even when the request's context is done.
 	cleanupTimeout = 30 * time.Second
 )
-
-// algorithms are the digest algorithms the store accepts, as in the other stores.
-var algorithms = []digest.Algorithm{digest.SHA256, digest.SHA512}
 
 // Options configure a Store.
 type Options struct {
@@ -307,7 +302,7 @@ func (s *Store) SignedURL(ctx context.Context, dgst digest.Digest, ttl time.Dura
 // exists returns an error wrapping store.ErrConflict (the manifest is created with
 // If-None-Match).
 func (s *Store) CreateUpload(ctx context.Context, id string) error {
-	if err := validateID(id); err != nil {
+	if err := store.ValidateUploadID(id); err != nil {
 		return fmt.Errorf("create upload: %w", err)
 	}
 	key := s.uploadDir(id) + manifestName
@@ -336,7 +331,7 @@ func (s *Store) CreateUpload(ctx context.Context, id string) error {
 // counted in the result, so the caller may resume at offset or offset+n. If the
 // manifest update fails, nothing changed and the result is 0.
 func (s *Store) WriteUpload(ctx context.Context, id string, offset int64, gen int64, r io.Reader) (int64, error) {
-	if err := validateID(id); err != nil {
+	if err := store.ValidateUploadID(id); err != nil {
 		return 0, fmt.Errorf("write upload: %w", err)
 	}
 	if offset < 0 {
@@ -412,7 +407,7 @@ func (s *Store) WriteUpload(ctx context.Context, id string, offset int64, gen in
 // wrapping store.ErrConflict if the upload holds fewer, and the reader fails if a
 // later write removes a piece while it is read.
 func (s *Store) OpenUpload(ctx context.Context, id string, size int64) (io.ReadCloser, error) {
-	if err := validateID(id); err != nil {
+	if err := store.ValidateUploadID(id); err != nil {
 		return nil, fmt.Errorf("open upload: %w", err)
 	}
 	if size < 0 {
@@ -435,7 +430,7 @@ func (s *Store) OpenUpload(ctx context.Context, id string, size int64) (io.ReadC
 // store.ErrNotFound; an upload holding fewer than size bytes, one wrapping
 // store.ErrConflict.
 func (s *Store) CommitUpload(ctx context.Context, id string, size int64, dgst digest.Digest) error {
-	if err := validateID(id); err != nil {
+	if err := store.ValidateUploadID(id); err != nil {
 		return fmt.Errorf("commit upload: %w", err)
 	}
 	key, err := s.blobKey(dgst)
@@ -472,7 +467,7 @@ func (s *Store) CommitUpload(ctx context.Context, id string, size int64, dgst di
 
 // DeleteUpload removes the upload. Deleting a missing upload is not an error.
 func (s *Store) DeleteUpload(ctx context.Context, id string) error {
-	if err := validateID(id); err != nil {
+	if err := store.ValidateUploadID(id); err != nil {
 		return fmt.Errorf("delete upload: %w", err)
 	}
 	return s.removeUpload(ctx, id)
@@ -1044,7 +1039,7 @@ func (s *Store) uploadDir(id string) string { return s.prefix + "uploads/" + id 
 
 // blobKey validates dgst and returns the key of its blob.
 func (s *Store) blobKey(dgst digest.Digest) (string, error) {
-	if err := validateDigest(dgst); err != nil {
+	if err := store.ValidateDigest(dgst); err != nil {
 		return "", err
 	}
 	return s.prefix + "blobs/" + dgst.Algorithm().String() + "/" + dgst.Encoded(), nil
@@ -1072,35 +1067,6 @@ func mapErr(err error) error {
 func isStatus(err error, status int) bool {
 	var re interface{ HTTPStatusCode() int }
 	return errors.As(err, &re) && re.HTTPStatusCode() == status
-}
-
-// validateDigest accepts only sha256 and sha512 digests with lowercase hex of the
-// right length, as the filesystem store does.
-func validateDigest(dgst digest.Digest) error {
-	if err := dgst.Validate(); err != nil {
-		return fmt.Errorf("invalid digest %q: %w", dgst, err)
-	}
-	for _, alg := range algorithms {
-		if dgst.Algorithm() == alg {
-			return nil
-		}
-	}
-	return fmt.Errorf("invalid digest %q: %w (only sha256 and sha512)", dgst, digest.ErrDigestUnsupported)
-}
-
-// validateID accepts ids matching [a-zA-Z0-9-]{1,128}, which can never name anything
-// but one folder directly under uploads/.
-func validateID(id string) error {
-	if len(id) == 0 || len(id) > maxIDLength {
-		return fmt.Errorf("invalid upload id %q: length must be 1 to %d", id, maxIDLength)
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
-			return fmt.Errorf("invalid upload id %q: only [a-zA-Z0-9-] allowed", id)
-		}
-	}
-	return nil
 }
 
 // validateBucket applies S3's bucket naming rules (the common subset), so that a
