@@ -70,6 +70,14 @@ type BlobStore interface {
 	DeleteUpload(ctx context.Context, id string) error
 }
 
+// URLSigner is implemented by blob stores that can hand out short-lived URLs from
+// which a client reads a blob directly (object storage), so that the registry can
+// answer a blob GET with a redirect, as ACR does, instead of streaming the bytes.
+type URLSigner interface {
+	// SignedURL returns a URL that allows reading the blob, and nothing else, for ttl.
+	SignedURL(ctx context.Context, dgst digest.Digest, ttl time.Duration) (string, error)
+}
+
 // MetadataStore keeps the registry's metadata. All reads and writes happen inside a
 // transaction: View for reads, Update for changes, so that every multi-row change
 // (a manifest and its tag, a delete and its cascade) is atomic.

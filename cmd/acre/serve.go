@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,6 +41,8 @@ type serveOptions struct {
 	metadataURL       string
 	storageURL        string
 	uploadTTL         time.Duration
+	pprofAddr         string
+	blobRedirect      time.Duration
 }
 
 func newServeCommand() *cobra.Command {
@@ -109,6 +112,8 @@ and point the load balancer at the three; /healthz says a replica is alive,
 	f.StringVar(&o.metadataURL, "metadata", envDefault("ACRE_METADATA", ""), "metadata store: postgres://USER@HOST/DB?... (env ACRE_METADATA); default: SQLite in the data directory")
 	f.StringVar(&o.storageURL, "storage", envDefault("ACRE_STORAGE", ""), "blob store: azblob://CONTAINER?account=NAME, s3://BUCKET?endpoint=URL, or a directory (env ACRE_STORAGE); default: DATA/blobs")
 	f.DurationVar(&o.uploadTTL, "upload-ttl", 24*time.Hour, "discard upload sessions untouched for this long")
+	f.DurationVar(&o.blobRedirect, "blob-redirect", 0, "with object storage: answer blob GETs with a 307 to a signed URL valid this long (e.g. 10m) instead of streaming")
+	f.StringVar(&o.pprofAddr, "pprof-addr", "", "serve Go's pprof profiles at /debug/pprof/ on this loopback address, e.g. 127.0.0.1:6060 (default off)")
 	return cmd
 }
 
@@ -184,6 +189,13 @@ func runServe(ctx context.Context, o serveOptions) error {
 	admin, err := adminFromOptions(o)
 	if err != nil {
 		return err
+	}
+	if o.pprofAddr != "" {
+		stop, err := servePprof(o.pprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	var entra *auth.EntraConfig
 	if o.aadJWKS != "" {
@@ -271,7 +283,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 		Metadata: meta,
 		Tokens:   tokens,
 		Logger:   log,
-		Core:     core.Options{LoginServer: o.loginServer, AllowSparseManifests: o.allowSparse},
+		Core:     core.Options{LoginServer: o.loginServer, AllowSparseManifests: o.allowSparse, BlobRedirectTTL: o.blobRedirect},
 	})
 	if err != nil {
 		return err
@@ -314,6 +326,30 @@ func runServe(ctx context.Context, o serveOptions) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// servePprof serves the runtime profiles on addr, which must be a loopback address:
+// profiles reveal request paths and timing, so they are never exposed. It returns
+// a function that stops the listener.
+func servePprof(addr string, log *slog.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--pprof-addr: %w", err)
+	}
+	if !isLoopback(ln.Addr()) {
+		ln.Close()
+		return nil, fmt.Errorf("--pprof-addr %s: profiles are served on a loopback address only", addr)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	log.Info("serving pprof profiles", "addr", "http://"+ln.Addr().String()+"/debug/pprof/")
+	return func() { _ = hs.Close() }, nil
 }
 
 func countTokens(ctx context.Context, meta store.MetadataStore) (int, error) {

@@ -76,6 +76,26 @@ func (r *Registry) OpenBlob(ctx context.Context, name string, d digest.Digest, o
 	return rc, info, nil
 }
 
+// BlobURL returns a short-lived URL to read a blob linked into repository name
+// straight from the blob store, or "" when redirects are off or the store cannot
+// sign URLs. Access is checked exactly as for OpenBlob.
+func (r *Registry) BlobURL(ctx context.Context, name string, d digest.Digest) (string, error) {
+	signer, ok := r.blobs.(store.URLSigner)
+	if !ok || r.opts.BlobRedirectTTL <= 0 {
+		return "", nil
+	}
+	if _, err := r.StatBlob(ctx, name, d); err != nil {
+		return "", err
+	}
+	u, err := signer.SignedURL(ctx, d, r.opts.BlobRedirectTTL)
+	if err != nil {
+		// Streaming still works: log and fall back rather than fail the pull.
+		r.log.WarnContext(ctx, "cannot sign a blob URL; streaming instead", "digest", d, "error", err)
+		return "", nil
+	}
+	return u, nil
+}
+
 // DeleteBlob unlinks a blob from a repository. The content stays in the blob store
 // while other repositories may link it; reclaiming unlinked content is the job of
 // garbage collection, which cannot race with an upload that is about to link it.

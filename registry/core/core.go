@@ -29,6 +29,10 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives internal diagnostics; nil means slog.Default().
 	Logger *slog.Logger
+	// BlobRedirectTTL, when positive and the blob store can sign URLs, makes blob
+	// GETs answer 307 with a URL valid for this long, as ACR does, instead of
+	// streaming the blob through the registry.
+	BlobRedirectTTL time.Duration
 }
 
 // Registry implements the registry's operations over a blob store and a metadata store.

@@ -91,6 +91,15 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, rt route.Route
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
+	if u, err := h.Registry.BlobURL(r.Context(), rt.Name, rt.Digest); err != nil {
+		return err
+	} else if u != "" {
+		// As ACR: send the client to storage, which honours Range itself.
+		hd.Set("Location", u)
+		hd.Set("Docker-Content-Digest", string(rt.Digest))
+		w.WriteHeader(http.StatusTemporaryRedirect)
+		return nil
+	}
 	// OpenBlob looks the blob up once for both its size and its content (a separate
 	// StatBlob cost a second metadata transaction per GET); a range is then reached by
 	// seeking, or by opening again if the store's reader cannot seek.
