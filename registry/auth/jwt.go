@@ -14,7 +14,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -74,7 +76,19 @@ type Signer struct {
 	key *ecdsa.PrivateKey
 	kid string
 	now func() time.Time
+
+	// verified remembers the claims of tokens whose signature checked out, by the
+	// token's exact text. Clients send the same access token with every request,
+	// and an ES256 verification costs about 100 µs of CPU, more than serving a
+	// manifest, so each token's signature is checked once. Everything else about a
+	// token (its time window, issuer and type) is checked on every use, and the
+	// principal behind it is re-derived by the caller as before.
+	verifiedMu sync.RWMutex
+	verified   map[string]Claims
 }
+
+// maxVerified bounds the verified-token cache; at most about 1 MiB of tokens.
+const maxVerified = 1024
 
 // NewSigner returns a Signer for key. now may be nil (time.Now).
 func NewSigner(key *ecdsa.PrivateKey, now func() time.Time) (*Signer, error) {
@@ -89,7 +103,7 @@ func NewSigner(key *ecdsa.PrivateKey, now func() time.Time) (*Signer, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Signer{key: key, kid: hex.EncodeToString(sum[:8]), now: now}, nil
+	return &Signer{key: key, kid: hex.EncodeToString(sum[:8]), now: now, verified: map[string]Claims{}}, nil
 }
 
 // LoadKey reads a PEM-encoded ECDSA P-256 private key (PKCS#8 or SEC 1).
@@ -229,17 +243,21 @@ var ErrInvalidToken = errors.New("invalid token")
 // verify checks a token's signature (ES256 with this signer's key only), its time
 // window, issuer and type, and returns its claims.
 func (s *Signer) verify(token, typ string) (Claims, error) {
-	var c Claims
-	jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.ES256})
-	if err != nil {
-		return c, fmt.Errorf("%w: %v", ErrInvalidToken, err)
-	}
-	payload, err := jws.Verify(&s.key.PublicKey)
-	if err != nil {
-		return c, fmt.Errorf("%w: %v", ErrInvalidToken, err)
-	}
-	if err := json.Unmarshal(payload, &c); err != nil {
-		return c, fmt.Errorf("%w: claims: %v", ErrInvalidToken, err)
+	s.verifiedMu.RLock()
+	c, cached := s.verified[token]
+	s.verifiedMu.RUnlock()
+	if !cached {
+		jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.ES256})
+		if err != nil {
+			return c, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+		}
+		payload, err := jws.Verify(&s.key.PublicKey)
+		if err != nil {
+			return c, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+		}
+		if err := json.Unmarshal(payload, &c); err != nil {
+			return c, fmt.Errorf("%w: claims: %v", ErrInvalidToken, err)
+		}
 	}
 	now := s.now()
 	switch {
@@ -252,7 +270,33 @@ func (s *Signer) verify(token, typ string) (Claims, error) {
 	case now.Add(-clockSkew).Unix() >= c.Expiry:
 		return c, fmt.Errorf("%w: expired", ErrInvalidToken)
 	}
+	if !cached {
+		s.remember(token, c, now)
+	}
+	// The caller gets its own copy of the one slice in the claims.
+	c.Access = slices.Clone(c.Access)
 	return c, nil
+}
+
+// remember adds a verified token to the cache, first dropping expired tokens when
+// the cache is full, and then, if it is still full, arbitrary ones.
+func (s *Signer) remember(token string, c Claims, now time.Time) {
+	s.verifiedMu.Lock()
+	defer s.verifiedMu.Unlock()
+	if len(s.verified) >= maxVerified {
+		for t, v := range s.verified {
+			if now.Add(-clockSkew).Unix() >= v.Expiry {
+				delete(s.verified, t)
+			}
+		}
+		for t := range s.verified {
+			if len(s.verified) < maxVerified*3/4 {
+				break
+			}
+			delete(s.verified, t)
+		}
+	}
+	s.verified[token] = c
 }
 
 // trimBearer returns the token of an "Authorization: Bearer" header value.

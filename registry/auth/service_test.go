@@ -159,6 +159,35 @@ func TestTokenLifetimes(t *testing.T) {
 	}
 }
 
+// TestVerifiedTokensAreCheckedOnEveryUse checks that the signer's cache of verified
+// tokens skips the signature check only: the type and the time window of a token
+// seen before are checked again on every use.
+func TestVerifiedTokensAreCheckedOnEveryUse(t *testing.T) {
+	f := newFixture(t, nil)
+	res := f.login(t)
+	for range 2 { // verified, then from the cache
+		if err := f.authorize(res.AccessToken, pullX); err != nil {
+			t.Fatalf("access token: %v", err)
+		}
+		if _, err := f.refresh(res.RefreshToken); err != nil {
+			t.Fatalf("refresh token: %v", err)
+		}
+	}
+	// Both are cached now, each as the type it is: neither serves as the other.
+	expectInvalid(t, "cached refresh token as an access token", f.authorize(res.RefreshToken, pullX))
+	if _, err := f.svc.Token(context.Background(), url.Values{"grant_type": {"refresh_token"}, "refresh_token": {res.AccessToken},
+		"service": {host}, "scope": {"repository:x:pull"}}, host); !errors.Is(err, auth.ErrUnauthorized) {
+		t.Fatalf("cached access token as a refresh token: %v, want ErrUnauthorized", err)
+	}
+	// One character changed in the signature: not the cached token.
+	sig := []byte(res.AccessToken)
+	sig[len(sig)-2] ^= 'A' ^ 'B'
+	expectInvalid(t, "altered cached token", f.authorize(string(sig), pullX))
+	// And a cached token expires like any other.
+	f.clk.add(auth.AccessTokenLifetime + 2*time.Minute)
+	expectInvalid(t, "expired cached access token", f.authorize(res.AccessToken, pullX))
+}
+
 // sign signs arbitrary claims as acre does (ES256), with any key.
 func sign(t *testing.T, alg jose.SignatureAlgorithm, key any, kid string, claims any) string {
 	t.Helper()

@@ -34,7 +34,7 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	msqlite "modernc.org/sqlite"
 
 	"github.com/acre-dev/acre/store"
 	"github.com/acre-dev/acre/store/internal/sqlstore"
@@ -94,7 +94,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	writeParams.Set("_txlock", "immediate")
 	writeParams.Set("_journal_mode", "WAL")
 	writeParams.Set("_synchronous", "FULL")
-	write, err := sql.Open("sqlite", dsn(abs, writeParams))
+	write, err := openPool(dsn(abs, writeParams))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store: open %s: %w", abs, err)
 	}
@@ -130,7 +130,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// query_only turns any write attempted in a View into an error instead of a
 	// silent write outside the single-writer discipline.
 	readParams.Set("_query_only", "1")
-	read, err := sql.Open("sqlite", dsn(abs, readParams))
+	read, err := openPool(dsn(abs, readParams))
 	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("sqlite store: open %s: %w", abs, err)
@@ -146,6 +146,16 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite store: open %s: %w", abs, err)
 	}
 	return &Store{write: write, read: read, dialect: sqliteDialect()}, nil
+}
+
+// openPool returns a connection pool for dsn whose connections cache their
+// prepared statements (see stmtcache.go). Like sql.Open, it opens no connection.
+func openPool(dsn string) (*sql.DB, error) {
+	base, err := msqlite.NewConnector(dsn)
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(stmtConnector{base: base}), nil
 }
 
 // createFile creates the database file with private permissions if it does not
